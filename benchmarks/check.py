@@ -1,0 +1,49 @@
+"""`cli check`: list methods and dataset loaders and validate every method card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import registry
+
+CARD_KEYS = ("display_name", "paper", "upstream", "stack", "dims", "prompt", "backbones",
+             "trainer", "resources")
+STAGES = ("train", "predict", "evaluate")
+
+
+def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
+    """What is missing or malformed in one card (empty when it is valid)."""
+    path = registry.method_card_path(method_id)
+    problems = [f"{path}: missing key {key!r}" for key in CARD_KEYS if key not in card]
+    for stage in STAGES:
+        res = (card.get("resources") or {}).get(stage)
+        if not isinstance(res, dict) or not {"gpu", "runtime_min", "mem_gb"} <= set(res):
+            problems.append(f"{path}: resources.{stage} needs gpu, runtime_min and mem_gb")
+    if card.get("trainer") not in ("harness", "fit"):
+        problems.append(f"{path}: trainer must be 'harness' or 'fit'")
+    if not set(card.get("dims", [])) <= {"2d", "3d"}:
+        problems.append(f"{path}: dims must be a subset of [2d, 3d]")
+    return problems
+
+
+def markdown_table() -> str:
+    """The README's method table, generated from the cards."""
+    lines = ["| id | method | backbones | dims | prompt | trainer |", "|---|---|---|---|---|---|"]
+    for method_id in registry.list_methods():
+        card = registry.read_card(method_id)
+        lines.append(f"| `{method_id}` | {card['display_name']} | {', '.join(card['backbones'])} "
+                     f"| {', '.join(card['dims'])} | {card['prompt']} | {card['trainer']} |")
+    return "\n".join(lines)
+
+
+def run(markdown: bool = False) -> int:
+    """Print the inventory (or the markdown table); return 1 when a card is invalid."""
+    problems = [p for m in registry.list_methods() for p in card_problems(m, registry.read_card(m))]
+    if markdown:
+        print(markdown_table())
+    else:
+        print("methods:", ", ".join(registry.list_methods()))
+        print("dataset loaders:", ", ".join(registry.list_loaders()))
+    for problem in problems:
+        print("problem:", problem)
+    return 1 if problems else 0

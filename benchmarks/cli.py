@@ -1,0 +1,233 @@
+"""The single entry point: ``python -m benchmarks.cli <stage> [--out PATH] [key=value ...]``.
+
+Stages: make-data, split, train, predict, evaluate, aggregate, report, check. Each subcommand
+parses, composes the config, calls one function and returns (style guide B7: <= 15 lines each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from benchmarks import offline
+
+offline.apply()  # before any third-party import: no network attempt from any stage
+
+
+@contextmanager
+def _stage(out: Path, stage: str, results: str = "results") -> Iterator[None]:
+    """Record running/done/failed for the grid cell that ``out`` belongs to (if any)."""
+    from benchmarks import grid, status
+
+    try:
+        cell = grid.parse_path(out.resolve()).path
+    except grid.GridError:
+        cell = None
+    if cell:
+        status.record(results, cell, stage, "running")
+    try:
+        yield
+    except BaseException as err:
+        if cell:
+            status.record(results, cell, stage, "failed", error=f"{type(err).__name__}: {err}")
+        raise
+    if cell:
+        status.record(results, cell, stage, "done")
+
+
+def _with_split(args: argparse.Namespace) -> list[str]:
+    """The overrides plus ``split_file``, quoted for Hydra (Hive paths contain '=')."""
+    return [*args.overrides, f"split_file='{args.split}'"]
+
+
+def cmd_make_data(args: argparse.Namespace) -> int:
+    """Write the embedded synthetic 2D (``bus``) or 3D (``ct``) set."""
+    from benchmarks.data import synthetic
+
+    writer = {"bus": synthetic.write_bus, "ct": synthetic.write_ct}[args.kind]
+    table = writer(Path(args.out), n_cases=args.n, seed=args.seed)
+    print(f"wrote {len(table)} cases to {args.out}")
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    """Write the patient-level split of one dataset."""
+    from benchmarks import config, splits
+
+    cfg = config.compose_run(args.overrides, with_method=False)
+    sha = splits.write_for(cfg, Path(args.out))
+    print(f"split {args.out} sha256={sha}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one grid cell; ``--out`` is its ``train/`` folder."""
+    from benchmarks import config, train
+
+    cfg = config.compose_run(_with_split(args))
+    with _stage(Path(args.out), "train", cfg.paths.results):
+        info = train.run(cfg, Path(args.out))
+    print(f"trained: weights={info['weights']} seconds={info['train_seconds']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict the test fold with a trained model."""
+    from benchmarks import config, predict
+
+    cfg = config.compose_run(_with_split(args))
+    with _stage(Path(args.out), "predict", cfg.paths.results):
+        table = predict.run(cfg, Path(args.model), Path(args.out))
+    print(table["status"].value_counts().to_string())
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score the predictions of one cell."""
+    import json
+
+    from benchmarks import config, evaluate
+
+    cfg = config.compose_run(_with_split(args))
+    prov = json.loads(Path(args.provenance).read_text())
+    with _stage(Path(args.out).parent, "evaluate", cfg.paths.results):
+        table = evaluate.run(cfg, Path(args.pred), prov, Path(args.out))
+    print(table[["dice", "iou", "hd95"]].describe().to_string())
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """Collect the declared per-cell files into ``results/summary``."""
+    from benchmarks import aggregate
+
+    aggregate.run(args.metrics, args.benchmarks, args.status_root, Path(args.out))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render the HTML report from the summary tables."""
+    from benchmarks import report
+
+    report.run(Path(args.summary), Path(args.out))
+    print(f"report: {args.out}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """List methods and loaders and validate every card (``--markdown`` for the README)."""
+    from benchmarks import check
+
+    return check.run(markdown=args.markdown)
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    """Load every case of a dataset; print counts and problems (exit 1 when there are any)."""
+    from benchmarks import check_data
+
+    return check_data.run(args.dataset, args.root, args.overrides)
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    """Write the prompts file of one (dataset, split, protocol, seed)."""
+    from benchmarks import config, prompts
+
+    cfg = config.compose_run(args.overrides, with_method=False)
+    sha = prompts.write_for(cfg, Path(args.split), args.protocol, args.seed, Path(args.out))
+    print(f"prompts {args.out} sha256={sha}")
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Rerun one grid cell (``--cell`` = its results path) as one cluster job; print its end."""
+    import yaml
+
+    from benchmarks import grid, submit
+
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    run = grid.parse_path(args.cell)
+    slurm = {f"slurm_{k}": v for k, v in (("partition", args.partition),
+                                          ("account", args.account)) if v}
+    job = submit.submit(config, run, cluster=args.cluster, **slurm)
+    state = submit.wait(job)
+    print(submit.report((config.get("paths") or {}).get("results", "results"), run,
+                        job.job_id, state))
+    return 0 if state == "COMPLETED" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Settle the records of killed jobs from Slurm's account; print every attempt that failed."""
+    from benchmarks import status
+
+    table = status.failure_table(args.results)
+    print(table.to_string(index=False) if len(table) else "no failed attempts")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.cli", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    specs: dict[str, tuple[Callable[[argparse.Namespace], int], list[str]]] = {
+        "make-data": (cmd_make_data, ["--kind", "--out"]),
+        "split": (cmd_split, ["--out"]),
+        "train": (cmd_train, ["--split", "--out"]),
+        "predict": (cmd_predict, ["--split", "--model", "--out"]),
+        "evaluate": (cmd_evaluate, ["--split", "--pred", "--provenance", "--out"]),
+        "aggregate": (cmd_aggregate, ["--out"]),
+        "report": (cmd_report, ["--summary", "--out"]),
+        "check": (cmd_check, []),
+        "submit": (cmd_submit, ["--cell"]),
+        "status": (cmd_status, []),
+        "check-data": (cmd_check_data, ["--dataset", "--root"]),
+        "prompts": (cmd_prompts, ["--split", "--protocol", "--out"]),
+    }
+    for name, (func, required) in specs.items():
+        p = sub.add_parser(name, help=func.__doc__)
+        for flag in required:
+            p.add_argument(flag, required=True)
+        p.set_defaults(func=func)
+        if name in ("split", "train", "predict", "evaluate", "check-data", "prompts"):
+            p.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
+    _extra_arguments(sub.choices)
+    return parser
+
+
+def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
+    choices["make-data"].add_argument("--n", type=int, default=40, help="number of cases")
+    choices["make-data"].add_argument("--seed", type=int, default=0)
+    choices["aggregate"].add_argument("--metrics", nargs="+", required=True)
+    choices["aggregate"].add_argument("--benchmarks", nargs="*", default=[])
+    choices["aggregate"].add_argument("--status-root", default="results/status")
+    choices["check"].add_argument("--markdown", action="store_true")
+    choices["submit"].add_argument("--configfile", default="config.yaml")
+    choices["submit"].add_argument("--cluster", choices=["slurm", "local", "debug"])
+    choices["submit"].add_argument("--partition")
+    choices["submit"].add_argument("--account")
+    choices["status"].add_argument("--results", default="results")
+    choices["prompts"].add_argument("--seed", type=int, default=0, help="prompt sampling seed")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by input or configuration: one line naming the key or file, no traceback."""
+    from benchmarks import config, grid, registry, splits, weights
+    from benchmarks.data.base import DataError
+    from methods._api import WeightsError
+
+    return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
+            weights.WeightsFileError, WeightsError, DataError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse and dispatch; a user error prints one line and exits 2, a crash its traceback."""
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

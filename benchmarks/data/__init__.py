@@ -1,0 +1,1 @@
+"""Dataset adapters (one module per dataset, see ``base.py`` for the contract)."""

@@ -1,0 +1,47 @@
+"""Loader for the embedded synthetic 3D set (nnU-Net layout, written by ``synthetic.write_ct``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.data.base import CaseRef, DataError, DatasetConfig, Sample
+
+
+@dataclass
+class Config(DatasetConfig):
+    """One binary task per label id."""
+
+    root: str = "results/data/synthetic_ct"  # written by `cli make-data --kind ct`
+    dims: str = "3d"
+    n_folds: int = 3  # 6 volumes
+    label: int = 1  # organ label id scored as foreground
+
+
+def list_cases(cfg: Config) -> list[CaseRef]:
+    """Every ``labelsTr/*.nii.gz`` with its ``imagesTr/<case>_0000.nii.gz``."""
+    root = Path(cfg.root)
+    labels = sorted((root / "labelsTr").glob("*.nii.gz"))
+    if not labels:
+        raise DataError(f"{root}/labelsTr: no labels; generate them with `cli make-data --kind ct`")
+    cases = []
+    for lab in labels:
+        case_id = lab.name.removesuffix(".nii.gz")
+        image = root / "imagesTr" / f"{case_id}_0000.nii.gz"
+        cases.append(CaseRef(case_id, case_id, str(image), (str(lab),), subset="volume"))
+    return cases
+
+
+def load_case(ref: CaseRef, cfg: Config) -> Sample:
+    """Volume, binary mask of ``cfg.label`` and spacing from the label header (array-axis order)."""
+    import nibabel as nib
+
+    img = nib.load(ref.image)
+    lab = nib.load(ref.masks[0])
+    if img.shape != lab.shape:
+        raise DataError(f"{ref.masks[0]}: shape {lab.shape} differs from {ref.image} {img.shape}")
+    spacing = tuple(float(z) for z in lab.header.get_zooms()[:3])
+    mask = np.asarray(lab.dataobj) == cfg.label
+    return Sample(ref.case_id, np.asarray(img.dataobj, np.float32), mask, spacing, "volume")

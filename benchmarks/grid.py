@@ -1,0 +1,143 @@
+"""config.yaml -> the list of grid cells, plus the cells that cannot run and why (benchopt's skip).
+
+Pure and cheap: reads ``card.yaml`` files and dataset loader defaults, never imports torch, so
+``workflow/rules/common.smk`` can call it on a login node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmarks import registry
+from benchmarks.io import write_table
+
+RUN_ROOT = "results/runs"
+CELL_PATTERN = (
+    "dataset={dataset}/method={method}/backbone={backbone}/fold={fold}/seed={seed}"
+)
+_CELL_RE = re.compile(
+    r"dataset=(?P<dataset>[a-z0-9_]+)/method=(?P<method>[a-z0-9_]+)/"
+    r"backbone=(?P<backbone>[a-z0-9_]+)/fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
+)
+
+
+class GridError(ValueError):
+    """A config.yaml that names something that does not exist; the message names the key."""
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    """One grid cell; its Hive-style path is its identity."""
+
+    dataset: str
+    method: str
+    backbone: str
+    fold: int
+    seed: int
+
+    @property
+    def path(self) -> str:
+        """``dataset=…/method=…/backbone=…/fold=…/seed=…`` (relative to ``results/runs``)."""
+        return CELL_PATTERN.format(**self.__dict__)
+
+
+def parse_path(path: str | Path) -> Run:
+    """Recover the cell from any path below its folder."""
+    match = _CELL_RE.search(str(path))
+    if match is None:
+        raise GridError(f"{path}: not a results/runs cell path ({CELL_PATTERN})")
+    parts = match.groupdict()
+    return Run(parts["dataset"], parts["method"], parts["backbone"],
+               int(parts["fold"]), int(parts["seed"]))
+
+
+def dataset_dims(config: dict[str, Any], dataset_id: str) -> str:
+    """'2d' or '3d': the dataset's override of ``dataset.dims``, else its loader's default."""
+    entry = config["datasets"][dataset_id]
+    for item in entry.get("overrides", []):
+        if item.startswith("dataset.dims="):
+            return item.split("=", 1)[1]
+    loader = registry.import_loader(entry.get("loader", dataset_id))
+    return next(f.default for f in fields(loader.Config) if f.name == "dims")
+
+
+def skip_reason(config: dict[str, Any], run: Run) -> str | None:
+    """Why a cell cannot run, or ``None``."""
+    card = registry.read_card(run.method)
+    dims = dataset_dims(config, run.dataset)
+    if dims not in card.get("dims", ["2d"]):
+        return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}"
+    return None
+
+
+def _check_ids(config: dict[str, Any]) -> None:
+    methods, loaders = registry.list_methods(), registry.list_loaders()
+    for method_id, entry in config["methods"].items():
+        if method_id not in methods:
+            raise GridError(f"config.yaml methods: unknown method {method_id!r}; known: {methods}")
+        known = registry.read_card(method_id).get("backbones", [])
+        for backbone in (entry or {}).get("backbones", []):
+            if str(backbone) not in known:
+                raise GridError(f"config.yaml methods.{method_id}.backbones: unknown backbone "
+                                f"{backbone!r}; {registry.method_card_path(method_id)} lists {known}")
+    for dataset_id, entry in config["datasets"].items():
+        loader = (entry or {}).get("loader", dataset_id)
+        if loader not in loaders:
+            raise GridError(f"config.yaml datasets.{dataset_id}.loader: unknown loader "
+                            f"{loader!r}; known: {loaders}")
+
+
+def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
+    """All cells of the grid, split into runnable ones and skipped ones with their reason."""
+    _check_ids(config)
+    runs, skipped = [], []
+    for dataset_id in config["datasets"]:
+        for method_id, entry in config["methods"].items():
+            backbones = (entry or {}).get("backbones") or registry.read_card(method_id)["backbones"][:1]
+            for backbone in backbones:
+                for fold in config.get("folds", [0]):
+                    for seed in config.get("seeds", [0]):
+                        run = Run(dataset_id, method_id, str(backbone), int(fold), int(seed))
+                        reason = skip_reason(config, run)
+                        (runs.append(run) if reason is None else skipped.append((run, reason)))
+    return sorted(runs), sorted(skipped)
+
+
+def write_skipped(skipped: list[tuple[Run, str]], path: str | Path) -> None:
+    """Write skipped cells to a TSV, only when its content changes (keeps mtimes stable)."""
+    table = pd.DataFrame([{**run.__dict__, "reason": reason} for run, reason in skipped],
+                         columns=["dataset", "method", "backbone", "fold", "seed", "reason"])
+    path = Path(path)
+    if path.exists() and path.read_text() == table.to_csv(sep="\t", index=False):
+        return
+    write_table(path, table)
+
+
+def hydra_value(value: object) -> str:
+    """Quote a value for Hydra's override grammar when it holds characters such as '='."""
+    text = str(value)
+    return text if re.fullmatch(r"[A-Za-z0-9_./-]*", text) else "'" + text.replace("'", "\\'") + "'"
+
+
+def dataset_overrides(config: dict[str, Any], dataset_id: str) -> list[str]:
+    """Hydra overrides that select and configure one dataset (enough for `cli split`)."""
+    dataset = config["datasets"][dataset_id] or {}
+    items = [f"dataset={dataset.get('loader', dataset_id)}", f"dataset_id={dataset_id}"]
+    if "root" in dataset:
+        items.append(f"dataset.root={hydra_value(dataset['root'])}")
+    for key, value in (config.get("paths") or {}).items():
+        items.append(f"paths.{key}={hydra_value(value)}")
+    return items + list(dataset.get("overrides", []))
+
+
+def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
+    """The Hydra overrides of one cell: ids, wildcards, then config.yaml's own overrides."""
+    method = config["methods"][run.method] or {}
+    cell = [f"method={run.method}", f"method.backbone={run.backbone}",
+            f"fold={run.fold}", f"seed={run.seed}"]
+    return cell + dataset_overrides(config, run.dataset) + list(method.get("overrides", []))

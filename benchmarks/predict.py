@@ -1,0 +1,89 @@
+"""The harness-owned inference stage: one original-size case at a time, thresholded here.
+
+Every test case gets a row in ``cases.csv`` with a status; a failure is recorded, never dropped.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+
+from benchmarks import cases, config, registry
+from benchmarks.data.base import DataError
+from benchmarks.io import atomic_path, write_table
+from benchmarks.train import seed_everything, select_device
+from methods._api import load_state_strict
+
+
+class PredictionError(RuntimeError):
+    """A prediction that breaks the contract (shape, range, NaN)."""
+
+
+def load_trained(cfg: DictConfig, model_path: Path) -> tuple[Any, Any, Any]:
+    """Rebuild the method's model and load the trained state strictly (not the pretrained file)."""
+    method_id = config.method_id(cfg)
+    module = registry.import_method(method_id)
+    mcfg = config.method_cfg(cfg)
+    model = module.build(mcfg, None)
+    ckpt = torch.load(model_path, map_location="cpu", weights_only=True)
+    load_state_strict(model, ckpt["state_dict"], str(model_path))
+    return module, mcfg, model.eval()
+
+
+def check_probabilities(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """Validate ``[1, 1, H, W]`` probabilities and return them as a numpy array."""
+    if tuple(prob.shape) != (1, 1, *shape):
+        raise PredictionError(f"predict returned shape {tuple(prob.shape)}, expected (1, 1, {shape})")
+    arr = prob[0, 0].detach().float().cpu().numpy()
+    if not np.isfinite(arr).all():
+        raise PredictionError("predict returned NaN or inf")
+    if arr.min() < 0 or arr.max() > 1:
+        raise PredictionError(f"predict returned values in [{arr.min()}, {arr.max()}], not [0, 1]")
+    return arr
+
+
+def predict_case(module: Any, model: Any, mcfg: Any, sample: Any, device: torch.device,
+                 threshold: float) -> np.ndarray:
+    """The thresholded binary prediction of one sample."""
+    batch = cases.original_batch(sample)
+    batch["image"] = batch["image"].to(device)
+    with torch.no_grad():
+        prob = module.predict(model, batch, mcfg)
+    return check_probabilities(prob, sample.mask.shape) >= threshold
+
+
+def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
+    """Predict every test case; write ``predictions.npz`` and ``cases.csv`` (status per case)."""
+    seed_everything(cfg.seed)
+    module, mcfg, model = load_trained(cfg, model_path)
+    device = select_device(cfg.device)
+    model.to(device)
+    data = cases.open_run(cfg)
+    masks, rows = {}, []
+    for case_id in data.case_ids(cfg.fold, "test"):
+        start, status, message = time.perf_counter(), "ok", ""
+        try:
+            masks[case_id] = predict_case(module, model, mcfg, data.load(case_id), device,
+                                          cfg.eval.threshold)
+        except DataError as err:
+            status, message = "bad_input", str(err)
+        except PredictionError as err:
+            status, message = "invalid_prediction", str(err)
+        except Exception as err:  # noqa: BLE001 - any method crash is a recorded per-case failure
+            status, message = "failed", f"{type(err).__name__}: {err}"
+            traceback.print_exc()
+        rows.append({"case_id": case_id, "status": status, "message": message,
+                     "seconds": round(time.perf_counter() - start, 4)})
+    with atomic_path(out_dir / "predictions.npz") as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **masks)
+    table = pd.DataFrame(rows, columns=["case_id", "status", "message", "seconds"])
+    write_table(out_dir / "cases.csv", table)
+    return table

@@ -1,0 +1,74 @@
+"""Methods and datasets found by folder convention and imported lazily (style guide B9.3)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from benchmarks import REPO_ROOT
+
+METHODS_DIR = REPO_ROOT / "methods"
+DATA_DIR = REPO_ROOT / "benchmarks" / "data"
+ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
+_NOT_LOADERS = {"__init__", "base", "synthetic"}
+
+
+class UnknownIdError(KeyError):
+    """An id that names no method folder or dataset loader."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable
+        return str(self.args[0])
+
+
+def list_methods() -> list[str]:
+    """Ids of ``methods/<id>/`` folders that hold both ``card.yaml`` and ``method.py``."""
+    return sorted(
+        p.name
+        for p in METHODS_DIR.iterdir()
+        if p.is_dir()
+        and not p.name.startswith("_")
+        and (p / "card.yaml").exists()
+        and (p / "method.py").exists()
+    )
+
+
+def list_loaders() -> list[str]:
+    """Ids of dataset loaders: the modules ``benchmarks/data/<id>.py``."""
+    return sorted(
+        p.stem for p in DATA_DIR.glob("*.py") if p.stem not in _NOT_LOADERS and p.stem[0] != "_"
+    )
+
+
+def _check(kind: str, given: str, known: list[str]) -> None:
+    if given not in known:
+        raise UnknownIdError(f"unknown {kind} id {given!r}; known: {', '.join(known)}")
+
+
+@cache
+def read_card(method_id: str) -> dict[str, Any]:
+    """The parsed ``card.yaml`` of a method (no torch import needed)."""
+    _check("method", method_id, list_methods())
+    return yaml.safe_load((METHODS_DIR / method_id / "card.yaml").read_text())
+
+
+def import_method(method_id: str) -> ModuleType:
+    """Import ``methods.<id>.method``; only the requested method is imported."""
+    _check("method", method_id, list_methods())
+    return importlib.import_module(f"methods.{method_id}.method")
+
+
+def import_loader(loader_id: str) -> ModuleType:
+    """Import ``benchmarks.data.<id>``."""
+    _check("dataset loader", loader_id, list_loaders())
+    return importlib.import_module(f"benchmarks.data.{loader_id}")
+
+
+def method_card_path(method_id: str) -> Path:
+    """Path of a method's card, for error messages."""
+    return METHODS_DIR / method_id / "card.yaml"

@@ -1,0 +1,115 @@
+"""Patient-level k-fold splits, written once per dataset and identified by their sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.data.base import SKIP_KEY, CaseRef
+from benchmarks.io import write_text
+
+
+class SplitError(ValueError):
+    """A split that cannot be made or does not match the data."""
+
+
+def assign_folds(cases: list[CaseRef], n_folds: int, seed: int) -> dict[str, int]:
+    """Fold per case: patients are shuffled with ``seed`` and dealt round-robin to folds.
+
+    All cases of one patient land in one fold, so no patient is in two folds.
+    """
+    patients = sorted({c.patient_id for c in cases})
+    if len(patients) < n_folds:
+        raise SplitError(f"{len(patients)} patients cannot fill {n_folds} folds; lower n_folds")
+    order = np.random.default_rng(seed).permutation(len(patients))
+    fold_of = {patients[j]: i % n_folds for i, j in enumerate(order)}
+    return {c.case_id: fold_of[c.patient_id] for c in cases}
+
+
+def check_patient_folds(cases: list[CaseRef], folds: dict[str, int], n_folds: int) -> None:
+    """Raise :class:`SplitError` when a patient spans two folds or a fold is out of range."""
+    seen: dict[str, int] = {}
+    for case in cases:
+        fold = folds.get(case.case_id)
+        if fold is None or not 0 <= fold < n_folds:
+            raise SplitError(f"case {case.case_id}: fold {fold} outside 0..{n_folds - 1}")
+        if seen.setdefault(case.patient_id, fold) != fold:
+            raise SplitError(f"patient {case.patient_id} is in folds {seen[case.patient_id]} and "
+                             f"{fold} (case {case.case_id}); a patient must stay in one fold")
+
+
+def make_split(dataset_id: str, cases: list[CaseRef], n_folds: int, seed: int,
+               scheme: str = "kfold", folds: dict[str, int] | None = None) -> dict[str, Any]:
+    """The split document; ``folds`` overrides the seeded assignment (official schemes).
+
+    Cases whose ``extra`` carries a skip reason (a loader policy such as BUS-UCLM's
+    ``on_size_mismatch=skip``) are kept out of every fold and listed under ``skipped``.
+    """
+    kept = [c for c in cases if SKIP_KEY not in c.extra]
+    folds = folds if folds is not None else assign_folds(kept, n_folds, seed)
+    check_patient_folds(kept, folds, n_folds)
+    split = {
+        "dataset_id": dataset_id,
+        "scheme": scheme,
+        "n_folds": n_folds,
+        "seed": seed,
+        "cases": {c.case_id: {"fold": folds[c.case_id], "patient": c.patient_id,
+                              "subset": c.subset} for c in kept},
+    }
+    skipped = {c.case_id: {"patient": c.patient_id, "reason": c.extra[SKIP_KEY]}
+               for c in cases if SKIP_KEY in c.extra}
+    if skipped:  # only then, so that splits without skips keep their bytes (and sha256)
+        split["skipped"] = skipped
+    return split
+
+
+def write_split(path: str | Path, split: dict[str, Any]) -> str:
+    """Write the split as canonical JSON; return its sha256."""
+    text = json.dumps(split, indent=1, sort_keys=True) + "\n"
+    write_text(path, text)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_split(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The split document and the sha256 of its file."""
+    path = Path(path)
+    if not path.exists():
+        raise SplitError(f"{path}: split file not found; run `cli split` for this dataset first")
+    raw = path.read_bytes()
+    return json.loads(raw), hashlib.sha256(raw).hexdigest()
+
+
+def select(split: dict[str, Any], fold: int, part: str) -> list[str]:
+    """Case ids of the ``"test"`` fold or of the ``"train"`` folds (all others), sorted."""
+    if not 0 <= fold < split["n_folds"]:
+        raise SplitError(f"fold={fold} outside 0..{split['n_folds'] - 1} of {split['dataset_id']}")
+    in_fold = {cid for cid, c in split["cases"].items() if c["fold"] == fold}
+    chosen = in_fold if part == "test" else set(split["cases"]) - in_fold
+    return sorted(chosen)
+
+
+def scheme_folds(loader: Any, dcfg: Any, cases: list[CaseRef]) -> dict[str, int] | None:
+    """The loader's folds for a non-``kfold`` scheme (``None`` for the seeded k-fold)."""
+    if dcfg.fold_scheme == "kfold":
+        return None
+    custom = getattr(loader, "official_folds", None)
+    if custom is None:
+        raise SplitError(f"dataset.fold_scheme={dcfg.fold_scheme!r}: {loader.__name__} defines "
+                         "no official folds; use dataset.fold_scheme=kfold")
+    return custom([c for c in cases if SKIP_KEY not in c.extra], dcfg)
+
+
+def write_for(cfg: Any, out: Path) -> str:
+    """List the dataset named by a composed config, split it, write ``out``; return the sha256."""
+    from benchmarks.config import dataset_config
+
+    loader, dcfg = dataset_config(cfg)
+    cases = loader.list_cases(dcfg)
+    folds = scheme_folds(loader, dcfg, cases)
+    split = make_split(cfg.dataset_id, cases, dcfg.n_folds, dcfg.split_seed, dcfg.fold_scheme,
+                       folds)
+    return write_split(out, split)

@@ -1,0 +1,147 @@
+"""The harness-owned training stage: seeding, freezing, optimiser, loop, checkpoint, provenance."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+from torch import nn
+from tqdm import tqdm
+
+from benchmarks import cases, config, provenance, registry, weights
+from benchmarks.config import method_cfg, to_yaml
+from benchmarks.io import atomic_path, write_json, write_table, write_text
+from methods._api import Budget, TrainData
+
+
+class TrainingError(RuntimeError):
+    """Training that cannot go on (non-finite loss, nothing to train)."""
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator for data order."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def select_device(name: str) -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def freeze(model: nn.Module, prefixes: Any) -> dict[str, int]:
+    """Set ``requires_grad=False`` on parameters whose name starts with any prefix.
+
+    Raises:
+        TrainingError: when a prefix matches no parameter (a typo would silently train it).
+    """
+    prefixes = tuple(prefixes or ())
+    names = [n for n, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(n.startswith(prefix) for n in names):
+            raise TrainingError(f"method.frozen prefix {prefix!r} matches no parameter")
+    for name, param in model.named_parameters():
+        if name.startswith(prefixes) and prefixes:
+            param.requires_grad_(False)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"params_total": total, "params_trainable": trainable}
+
+
+def make_optimizer(model: nn.Module, module: Any, mcfg: Any) -> torch.optim.Optimizer:
+    """AdamW or SGD over trainable parameters (or the method's own parameter groups)."""
+    if hasattr(module, "param_groups"):
+        groups = module.param_groups(model, mcfg)
+    else:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if not any(g["params"] for g in groups):
+        raise TrainingError("no trainable parameters: method.frozen freezes the whole model")
+    if mcfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=mcfg.lr, momentum=0.9, weight_decay=mcfg.weight_decay)
+    if mcfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=mcfg.lr, weight_decay=mcfg.weight_decay)
+    raise TrainingError(f"method.optimizer={mcfg.optimizer!r}: use 'adamw' or 'sgd'")
+
+
+def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator):
+    """Endless shuffled batches of resized samples with random horizontal flips."""
+    samples = [data.load(cid) for cid in ids]  # small 2D sets fit in memory
+    while True:
+        order = torch.randperm(len(samples), generator=gen).tolist()
+        for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
+            flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
+            chunk = [cases.resized(samples[i], mcfg.image_size, bool(f))
+                     for i, f in zip(order[start:start + mcfg.batch_size], flips)]
+            yield cases.collate(chunk)
+
+
+def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.device
+               ) -> pd.DataFrame:
+    """Run ``mcfg.max_steps`` optimiser steps with cosine decay; one log row per step."""
+    opt = make_optimizer(model, module, mcfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(mcfg.max_steps, 1))))
+    rows, start = [], time.perf_counter()
+    model.train()
+    for step in tqdm(range(mcfg.max_steps), desc="train", file=sys.stderr, mininterval=5):
+        out = module.train_step(model, _to(next(batches), device), mcfg)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite loss {loss.item()} at step {step}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        rows.append({"step": step, "lr": opt.param_groups[0]["lr"],
+                     "seconds": time.perf_counter() - start,
+                     **{k: float(v.detach()) for k, v in out.items()}})
+    return pd.DataFrame(rows)
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance."""
+    gen = seed_everything(cfg.seed)
+    method_id = config.method_id(cfg)
+    module = registry.import_method(method_id)
+    mcfg = method_cfg(cfg)
+    weights_path, weights_id = weights.resolve(method_id, mcfg, cfg.paths.checkpoints)
+    data = cases.open_run(cfg)
+    ids = data.case_ids(cfg.fold, "train")
+    model = module.build(mcfg, weights_path)
+    counts = freeze(model, mcfg.frozen)
+    device = select_device(cfg.device)
+    model.to(device)
+    start = time.perf_counter()
+    if registry.read_card(method_id).get("trainer") == "fit":
+        work = out_dir / "fit_work"
+        budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
+        model, log = module.fit(model, TrainData(cases.iter_samples(data, ids), work, cfg.seed),
+                                mcfg, budget)
+    else:
+        log = train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen), device)
+    wall = time.perf_counter() - start
+    with atomic_path(out_dir / "model.pt") as tmp:
+        torch.save({"state_dict": model.state_dict(), "method": method_id}, tmp)
+    write_table(out_dir / "train_log.csv", log)
+    write_text(out_dir / "config.resolved.yaml", to_yaml(cfg))
+    info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
+                              n_train_cases=len(ids), train_seconds=round(wall, 2), **counts)
+    write_json(out_dir / "provenance.json", info)
+    return info
+

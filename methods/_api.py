@@ -1,0 +1,142 @@
+"""The method plug-in contract (style guide B2).
+
+A method is the folder ``methods/<id>/`` with ``card.yaml`` (static facts, readable without torch)
+and ``method.py``, which must define:
+
+- ``Config``: a dataclass of defaults. Required fields: ``variant``, ``backbone``, ``frozen``, ``lr``,
+  ``weight_decay``, ``max_steps``, ``batch_size``, ``image_size``, ``weights``, ``weights_sha256``.
+  Every default carries a trailing comment naming its source.
+- ``build(cfg, weights_path) -> nn.Module``: the model on CPU. ``weights_path`` is ``None`` (random
+  init) or a file the harness has already checked against ``cfg.weights_sha256``; it is loaded
+  strictly (see :func:`load_state_dict_strict`).
+- ``train_step(model, batch, cfg) -> dict[str, Tensor]``: ``{"loss": scalar, ...}``; no backward, no
+  optimiser, no logging: the harness owns those.
+- ``predict(model, batch, cfg) -> Tensor``: probabilities in [0, 1], ``[B, 1, H, W]`` at the size of
+  the images in ``batch`` (the harness passes original-size images and thresholds the result).
+- optional ``fit(model, data, cfg, budget) -> (nn.Module, pandas.DataFrame)``: for upstream trainers
+  that cannot be split into steps (ultralytics); returns the trained model and a per-epoch log. Its
+  use is declared in ``card.yaml`` (``trainer: fit``) and justified in a comment in the method.
+- optional ``param_groups(model, cfg)``: optimiser parameter groups.
+
+Method modules never import Hydra, and import heavy upstream packages inside functions so that
+reading a ``Config`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+import torch
+from torch import nn
+
+
+class Meta(TypedDict, total=False):
+    """Per-sample metadata carried next to the tensors."""
+
+    case_id: str
+    slice_index: int  # -1 for 2D images
+    spacing_mm: tuple[float, ...] | None  # None where the format has no spacing (PNG)
+    original_shape: tuple[int, ...]  # (H, W) of the image as stored on disk
+
+
+class Batch(TypedDict, total=False):
+    """What the harness gives ``train_step`` and ``predict``.
+
+    image: float32 ``[B, 3, H, W]`` in [0, 1] (grey images repeated to 3 channels; methods apply
+        their own intensity normalisation).
+    mask: uint8 ``[B, 1, H, W]`` in {0, 1} (training only).
+    box: float32 ``[B, 4]``, xyxy in pixels of ``image`` (prompted methods).
+    points: float32 ``[B, N, 2]`` (x, y) in pixels; ``point_labels`` int64 ``[B, N]`` (1 fg, 0 bg).
+    meta: one :class:`Meta` per sample.
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+    box: torch.Tensor
+    points: torch.Tensor
+    point_labels: torch.Tensor
+    meta: list[Meta]
+
+
+@dataclass(frozen=True)
+class TrainData:
+    """What ``fit`` receives: the training split, materialised by the harness.
+
+    ``samples`` yields ``(case_id, image uint8 [H, W, 3], mask bool [H, W])`` at original size;
+    ``work_dir`` is a private scratch folder inside the run's output directory.
+    """
+
+    samples: Any
+    work_dir: Path
+    seed: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The training budget the harness enforces and records."""
+
+    max_steps: int
+    max_epochs: int | None = None
+
+
+class MethodModule(Protocol):
+    """Static type of a ``methods.<id>.method`` module."""
+
+    Config: type
+
+    def build(self, cfg: Any, weights_path: Path | None) -> nn.Module: ...
+
+    def train_step(self, model: nn.Module, batch: Batch, cfg: Any) -> dict[str, torch.Tensor]: ...
+
+    def predict(self, model: nn.Module, batch: Batch, cfg: Any) -> torch.Tensor: ...
+
+
+class WeightsError(RuntimeError):
+    """A weights file that does not fit the model it is loaded into."""
+
+
+def load_state_dict_strict(
+    model: nn.Module, path: Path, allow_missing: Iterable[str] = (), key: str | None = None
+) -> list[str]:
+    """Load the checkpoint file ``path`` into ``model`` with :func:`load_state_strict`.
+
+    ``key`` names the entry of the checkpoint dict that holds the state dict (``"model"`` for
+    sam2 checkpoints); ``None`` when the file is the state dict itself.
+    """
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return load_state_strict(model, state if key is None else state[key], str(path), allow_missing)
+
+
+def load_state_strict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str, allow_missing: Iterable[str] = ()
+) -> list[str]:
+    """Load ``state`` into ``model``; any missing, unexpected or mis-shaped key is an error.
+
+    Args:
+        model: the freshly built model.
+        state: the state dict to load.
+        source: where it came from (named in the error).
+        allow_missing: key prefixes that may be absent or re-shaped (a task-specific head that is
+            re-initialised on purpose); they are returned so that provenance can list them.
+
+    Returns:
+        The keys that were left at their initial values.
+    """
+    own = model.state_dict()
+    allowed = tuple(allow_missing)
+    bad_shape = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    skipped = [k for k in own if (k not in state or k in bad_shape) and k.startswith(allowed)]
+    problems = {
+        "missing": [k for k in own if k not in state and not k.startswith(allowed)],
+        "unexpected": [k for k in state if k not in own and not k.startswith(allowed)],
+        "shape mismatch": [k for k in bad_shape if not k.startswith(allowed)],
+    }
+    if any(problems.values()):
+        detail = "; ".join(f"{name}: {keys[:5]}" for name, keys in problems.items() if keys)
+        raise WeightsError(f"{source} does not fit {type(model).__name__} ({detail})")
+    usable = {k: v for k, v in state.items() if k in own and k not in bad_shape}
+    model.load_state_dict(usable, strict=False)
+    return skipped

@@ -1,0 +1,80 @@
+"""The whole DAG on CPU: 2 methods on a tiny synthetic set, then a rerun that does nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.integration.test_dryrun import snakemake
+
+TINY = {
+    "datasets": {"synthetic_bus": {"loader": "synthetic_bus", "root": "results/data/synthetic_bus",
+                                   "generate": "bus", "n_cases": 12,
+                                   "overrides": ["dataset.n_folds=3"]},
+                 "synthetic_ct": {"loader": "synthetic_ct", "root": "results/data/synthetic_ct",
+                                  "generate": "ct"}},
+    "methods": {
+        "resnet_seg": {"backbones": ["resnet18"],
+                       "overrides": ["method.variant=tiny", "method.image_size=64",
+                                     "method.max_steps=2", "method.batch_size=2",
+                                     "method.optimizer=adamw", "method.lr=0.0003"],
+                       "resources": {"train": {"gpu": 0, "mem_gb": 2, "runtime_min": 10},
+                                     "predict": {"gpu": 0, "mem_gb": 2, "runtime_min": 10}}},
+        "yolo_seg": {"backbones": ["n"],
+                     "overrides": ["method.variant=tiny", "method.image_size=64",
+                                   "method.max_epochs=1", "method.batch_size=4",
+                                   "method.augment=false"],
+                     "resources": {"train": {"gpu": 0, "mem_gb": 2, "runtime_min": 10},
+                                   "predict": {"gpu": 0, "mem_gb": 2, "runtime_min": 10}}},
+    },
+    "folds": [0],
+    "seeds": [0],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny_grid")
+    proc = snakemake(workdir, TINY, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def test_summary_has_one_row_per_cell_with_random_init(tiny_run: Path) -> None:
+    summary = pd.read_csv(tiny_run / "results" / "summary" / "summary.csv")
+    assert sorted(summary["method"]) == ["resnet_seg", "yolo_seg"]
+    assert (summary["weights"] == "random_init").all()
+    assert (summary["n_cases"] == 4).all()  # 12 cases, 6 patients, 3 folds -> 2 patients
+    assert summary["dice_mean"].between(0, 1).all()
+
+
+def test_per_case_table_records_protocol_and_status(tiny_run: Path) -> None:
+    metrics = pd.read_csv(tiny_run / "results" / "summary" / "metrics.csv")
+    assert {"dice", "iou", "hd95", "status", "split_sha256", "empty_policy"} <= set(metrics)
+    assert set(metrics["status"]) <= {"ok", "failed", "invalid_prediction", "bad_input"}
+    assert metrics["weights"].eq("random_init").all()
+
+
+def test_cell_has_config_and_provenance(tiny_run: Path) -> None:
+    cell = next((tiny_run / "results" / "runs").glob("dataset=*/method=yolo_seg/*/*/*/train"))
+    assert (cell / "config.resolved.yaml").read_text().count("max_epochs: 1") == 1
+    assert '"weights": "random_init"' in (cell / "provenance.json").read_text()
+
+
+def test_3d_dataset_is_skipped_with_reason(tiny_run: Path) -> None:
+    skipped = pd.read_csv(tiny_run / "results" / "summary" / "skipped.tsv", sep="\t")
+    assert set(skipped["dataset"]) == {"synthetic_ct"} and len(skipped) == 2
+    assert skipped["reason"].str.contains("3d").all()
+
+
+def test_report_shows_table_figure_and_random_init(tiny_run: Path) -> None:
+    html = (tiny_run / "results" / "report" / "report.html").read_text()
+    assert "Dice by method and dataset" in html and "data:image/png;base64," in html
+    assert "Random init" in html and "yolo_seg" in html
+
+
+def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:
+    proc = snakemake(tiny_run, TINY, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr

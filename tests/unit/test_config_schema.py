@@ -1,0 +1,34 @@
+"""config.yaml validates against the schema; a broken copy is rejected with the key named."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from tests.conftest import REPO
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def _config() -> dict:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_shipped_config_validates() -> None:
+    validate(_config(), SCHEMA)
+
+
+@pytest.mark.parametrize("mutate, word", [
+    (lambda c: c.update(fold=[0]), "fold"),
+    (lambda c: c["datasets"]["synthetic_bus"].update(rooot="x"), "rooot"),
+    (lambda c: c["methods"].update({"Bad-Id": {}}), "Bad-Id"),
+], ids=["top_level_typo", "dataset_typo", "bad_method_id"])
+def test_broken_copy_is_rejected(mutate, word: str) -> None:
+    cfg = copy.deepcopy(_config())
+    mutate(cfg)
+    with pytest.raises(WorkflowError, match=word):
+        validate(cfg, SCHEMA)

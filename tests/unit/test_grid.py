@@ -1,0 +1,70 @@
+"""config.yaml -> grid cells, skip reasons, id checks and per-cell overrides."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from benchmarks import grid
+
+CONFIG = {
+    "paths": {"data_root": "."},
+    "datasets": {"synthetic_bus": {"loader": "synthetic_bus", "root": "a=b"},
+                 "synthetic_ct": {"loader": "synthetic_ct"}},
+    "methods": {"resnet_seg": {"backbones": ["resnet18", "resnet50"]},
+                "yolo_seg": {"backbones": ["n"], "overrides": ["method.max_epochs=1"]}},
+    "folds": [0, 1],
+    "seeds": [0],
+}
+
+
+def test_expand_counts_runnable_cells_and_skips_3d_for_2d_methods() -> None:
+    runs, skipped = grid.expand(CONFIG)
+    assert len(runs) == 1 * 3 * 2  # synthetic_bus x (2 + 1 backbones) x 2 folds
+    assert len(skipped) == 3 * 2  # synthetic_ct is 3D; both methods are 2D only
+    assert all("3d" in reason for _, reason in skipped)
+
+
+def test_unknown_method_is_named() -> None:
+    bad = copy.deepcopy(CONFIG)
+    bad["methods"]["no_such_method"] = {}
+    with pytest.raises(grid.GridError, match="no_such_method"):
+        grid.expand(bad)
+
+
+def test_unknown_backbone_names_card() -> None:
+    bad = copy.deepcopy(CONFIG)
+    bad["methods"]["yolo_seg"]["backbones"] = ["zz"]
+    with pytest.raises(grid.GridError, match="zz.*card.yaml"):
+        grid.expand(bad)
+
+
+def test_unknown_loader_is_named() -> None:
+    bad = copy.deepcopy(CONFIG)
+    bad["datasets"]["x"] = {"loader": "nope"}
+    with pytest.raises(grid.GridError, match="nope"):
+        grid.expand(bad)
+
+
+def test_path_round_trips() -> None:
+    run = grid.Run("synthetic_bus", "yolo_seg", "n", 1, 3)
+    assert grid.parse_path(f"results/runs/{run.path}/train/model.pt") == run
+
+
+def test_overrides_quote_values_with_equals_and_keep_config_order() -> None:
+    run = grid.Run("synthetic_bus", "yolo_seg", "n", 0, 0)
+    items = grid.overrides_for(CONFIG, run)
+    assert items[:4] == ["method=yolo_seg", "method.backbone=n", "fold=0", "seed=0"]
+    assert "dataset.root='a=b'" in items
+    assert items[-1] == "method.max_epochs=1"
+
+
+def test_write_skipped_keeps_mtime_when_unchanged(tmp_path) -> None:
+    _, skipped = grid.expand(CONFIG)
+    path = tmp_path / "skipped.tsv"
+    grid.write_skipped(skipped, path)
+    first = path.stat().st_mtime_ns
+    grid.write_skipped(skipped, path)
+    assert path.stat().st_mtime_ns == first
+    assert path.read_text().count("\n") == len(skipped) + 1

@@ -1,0 +1,76 @@
+"""Weights: local files only, checked against sha256, loaded strictly; otherwise random_init."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from benchmarks import weights
+from methods._api import WeightsError, load_state_dict_strict
+
+
+@dataclass
+class _Cfg:
+    weights: str | None = None
+    weights_sha256: str | None = None
+
+
+def _save(tmp_path: Path, model: nn.Module) -> Path:
+    path = tmp_path / "w.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
+def test_no_weights_is_recorded_as_random_init(tmp_path: Path) -> None:
+    assert weights.resolve("yolo_seg", _Cfg(), tmp_path) == (None, "random_init")
+
+
+def test_missing_file_names_path_and_fix(tmp_path: Path) -> None:
+    with pytest.raises(weights.WeightsFileError, match=r"absent\.pt not found.*random init"):
+        weights.resolve("yolo_seg", _Cfg("absent.pt", "ab" * 32), tmp_path)
+
+
+def test_wrong_sha256_is_refused(tmp_path: Path) -> None:
+    path = _save(tmp_path, nn.Linear(2, 2))
+    with pytest.raises(weights.WeightsFileError, match="expected 0000"):
+        weights.resolve("yolo_seg", _Cfg(path.name, "0" * 64), tmp_path)
+
+
+def test_file_without_checksum_is_refused(tmp_path: Path) -> None:
+    path = _save(tmp_path, nn.Linear(2, 2))
+    with pytest.raises(weights.WeightsFileError, match="weights_sha256"):
+        weights.resolve("yolo_seg", _Cfg(path.name), tmp_path)
+
+
+def test_right_sha256_returns_path_and_digest(tmp_path: Path) -> None:
+    path = _save(tmp_path, nn.Linear(2, 2))
+    digest = weights.sha256_file(path)
+    assert weights.resolve("yolo_seg", _Cfg(path.name, digest), tmp_path) == (path, digest)
+
+
+def test_registry_prefix_from_card_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth"
+    torch.save({}, path)  # a file whose sha256 does not start with the registry's prefix
+    with pytest.raises(weights.WeightsFileError, match="expected bf2d0c1e"):
+        weights.resolve("resnet_seg", _Cfg(path.name), tmp_path)
+
+
+def test_strict_load_rejects_missing_and_mis_shaped_keys(tmp_path: Path) -> None:
+    path = _save(tmp_path, nn.Sequential(nn.Linear(2, 3)))
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        load_state_dict_strict(nn.Sequential(nn.Linear(2, 4)), path)
+    with pytest.raises(WeightsError, match="missing"):
+        load_state_dict_strict(nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1)), path)
+
+
+def test_strict_load_allows_declared_head_only(tmp_path: Path) -> None:
+    src = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 80))
+    path = _save(tmp_path, src)
+    dst = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    skipped = load_state_dict_strict(dst, path, allow_missing=["1."])
+    assert skipped == ["1.weight", "1.bias"]
+    assert torch.equal(dst[0].weight, src[0].weight)

@@ -1,0 +1,71 @@
+# Load and validate the config, expand the grid, and expose small helpers to the rules.
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir).parent))  # benchmarks/ and methods/ by import
+
+from snakemake.utils import validate
+
+from benchmarks import containers, grid, registry
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RUNS, SKIPPED = grid.expand(config)
+# Cells the grid cannot run are listed with their reason, never dropped silently.
+grid.write_skipped(SKIPPED, "results/summary/skipped.tsv")
+
+CLI = "python -m benchmarks.cli"
+CELL = "results/runs/" + grid.CELL_PATTERN
+BENCH = "results/benchmarks/" + grid.CELL_PATTERN
+LOG = "results/logs/" + grid.CELL_PATTERN
+SPLIT = "results/splits/dataset={dataset}/split.json"
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    method="|".join(config["methods"]),
+    backbone=r"[a-z0-9_]+",
+    fold=r"\d+",
+    seed=r"\d+",
+
+
+def _run(wc):
+    return grid.Run(wc.dataset, wc.method, wc.backbone, int(wc.fold), int(wc.seed))
+
+
+def cell_overrides(wc):
+    """Hydra overrides of one cell (a params entry: changing them reruns exactly that cell)."""
+    return " ".join(shlex.quote(item) for item in grid.overrides_for(config, _run(wc)))
+
+
+def dataset_overrides(wc):
+    return " ".join(shlex.quote(item) for item in grid.dataset_overrides(config, wc.dataset))
+
+
+def cell_targets(stage_file):
+    """One file per runnable cell, e.g. cell_targets('evaluate/metrics.csv')."""
+    return [f"results/runs/{run.path}/{stage_file}" for run in RUNS]
+
+
+def resources_for(stage):
+    """Slurm needs of a stage from config.yaml's override or the method's card, scaled by attempt."""
+
+    def need(wc, key):
+        custom = (config["methods"][wc.method] or {}).get("resources", {}).get(stage, {})
+        return custom.get(key, registry.read_card(wc.method)["resources"][stage][key])
+
+    return {
+        "mem_mb": lambda wc, attempt: int(need(wc, "mem_gb") * 1024 * attempt),
+        "runtime": lambda wc, attempt: int(need(wc, "runtime_min") * attempt),
+        "gpu": lambda wc: int(need(wc, "gpu")),
+    }
+
+
+def container_for(stage):
+    """Apptainer image of a rule (used under --sdm apptainer): train/predict run in the method's
+    stack (card.yaml `stack:`), every other rule in the CPU stack; see containers/README.md."""
+    root = (config.get("paths") or {}).get("containers", "containers")
+    if stage in ("train", "predict"):
+        return lambda wc: containers.image_path(root, registry.read_card(wc.method)["stack"])
+    return containers.image_path(root, containers.CPU_STACK)

@@ -1,0 +1,18 @@
+# Pinned prompt files: one per (dataset, protocol, seed), made from the split and read by every
+# prompted method (benchmarks/prompts.py documents the protocols and the (x, y) convention).
+
+
+rule make_prompts:
+    input:
+        SPLIT,
+    output:
+        "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json",
+    wildcard_constraints:
+        protocol=r"box\d*|pos\d+(neg\d+)?",
+    params:
+        overrides=dataset_overrides,
+    log:
+        "results/logs/make_prompts/dataset={dataset}/protocol={protocol}/seed={seed}.log",
+    shell:
+        "{CLI} prompts --split {input} --protocol {wildcards.protocol} --seed {wildcards.seed} "
+        "--out {output} {params.overrides} > {log} 2>&1"
