@@ -142,18 +142,14 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Rerun one grid cell (``--cell`` = its results path) as one cluster job; print its end."""
-    import yaml
-
     from benchmarks import grid, submit
 
-    config = yaml.safe_load(Path(args.configfile).read_text())
     run = grid.parse_path(args.cell)
     slurm = {f"slurm_{k}": v for k, v in (("partition", args.partition),
                                           ("account", args.account)) if v}
-    job = submit.submit(config, run, cluster=args.cluster, **slurm)
+    job = submit.submit(Path(args.configfile), run, cluster=args.cluster, **slurm)
     state = submit.wait(job)
-    print(submit.report((config.get("paths") or {}).get("results", "results"), run,
-                        job.job_id, state))
+    print(submit.report(args.results, run, job.job_id, state))
     return 0 if state == "COMPLETED" else 1
 
 
@@ -205,6 +201,7 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["submit"].add_argument("--cluster", choices=["slurm", "local", "debug"])
     choices["submit"].add_argument("--partition")
     choices["submit"].add_argument("--account")
+    choices["submit"].add_argument("--results", default="results")
     choices["status"].add_argument("--results", default="results")
     choices["prompts"].add_argument("--seed", type=int, default=0, help="prompt sampling seed")
 

@@ -186,9 +186,9 @@ def friedman_nemenyi(df: pd.DataFrame, metric: str, alpha: float = 0.05) -> dict
     avg = pd.Series(ranks.mean(axis=0), index=table.columns).sort_values()
     diff = np.abs(avg.to_numpy()[:, None] - avg.to_numpy()[None, :])
     q = diff / math.sqrt(k * (k + 1) / (6.0 * n)) * math.sqrt(2)
-    pvals = pd.DataFrame(ss.studentized_range.sf(q, k, np.inf), index=avg.index,
-                         columns=avg.index)
-    np.fill_diagonal(pvals.values, 1.0)
+    pvalues = np.array(ss.studentized_range.sf(q, k, np.inf))
+    np.fill_diagonal(pvalues, 1.0)
+    pvals = pd.DataFrame(pvalues, index=avg.index, columns=avg.index)
     return {"avg_ranks": avg, "statistic": stat, "p": p, "cd": nemenyi_cd(k, n, alpha),
             "n": n, "k": k, "pvalues": pvals}
 

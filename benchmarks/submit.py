@@ -37,12 +37,12 @@ def cell_needs(config: dict[str, Any], run: grid.Run) -> dict[str, int]:
             "timeout_min": int(sum(n["runtime_min"] for n in needs) + 5)}
 
 
-def snakemake_command(run: grid.Run, cores: int, configfile: str = "config.yaml") -> list[str]:
+def snakemake_command(run: grid.Run, workdir: Path, configfile: Path, cores: int) -> list[str]:
     """Snakemake for the targets of one cell, forcing its three stages to run again."""
     target = f"{grid.RUN_ROOT}/{run.path}/evaluate/metrics.csv"
-    return [sys.executable, "-m", "snakemake", "--snakefile", "workflow/Snakefile",
-            "--configfile", configfile, "--cores", str(cores), "--rerun-incomplete",
-            "--forcerun", *STAGES.values(), "--", target]
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO_ROOT / "workflow/Snakefile"),
+            "--directory", str(workdir), "--configfile", str(configfile), "--cores", str(cores),
+            "--rerun-incomplete", "--forcerun", *STAGES.values(), "--", target]
 
 
 def run_cell(workdir: str, command: list[str]) -> int:
@@ -50,24 +50,27 @@ def run_cell(workdir: str, command: list[str]) -> int:
     return subprocess.run(command, cwd=workdir, check=True).returncode
 
 
-def submit(config: dict[str, Any], run: grid.Run, cluster: str | None = None,
-           workdir: Path = REPO_ROOT, **slurm: Any) -> Any:
+def submit(configfile: Path, run: grid.Run, cluster: str | None = None,
+           workdir: Path = REPO_ROOT, cpus: int = 2, **slurm: Any) -> Any:
     """Submit one cell; ``cluster`` is submitit's (``slurm``, ``local``, ``debug``, or auto).
 
     ``slurm`` holds extra ``slurm_*`` parameters (``slurm_partition``, ``slurm_account``).
     """
     import submitit
+    import yaml
 
+    config = yaml.safe_load(Path(configfile).read_text())
     runs, _ = grid.expand(config)
     if run not in runs:
-        raise ValueError(f"cell {run.path} is not a runnable cell of this config.yaml "
+        raise ValueError(f"cell {run.path} is not a runnable cell of {configfile} "
                          f"(see results/summary/skipped.tsv for skipped cells)")
     needs = cell_needs(config, run)
-    executor = submitit.AutoExecutor(folder=workdir / LOG_ROOT / "%j", cluster=cluster)
-    executor.update_parameters(name=f"cell_{run.method}_{run.dataset}", cpus_per_task=1,
+    executor = submitit.AutoExecutor(folder=Path(workdir) / LOG_ROOT / "%j", cluster=cluster)
+    executor.update_parameters(name=f"cell_{run.method}_{run.dataset}", cpus_per_task=cpus,
                                gpus_per_node=needs["gpus"], mem_gb=needs["mem_gb"],
                                timeout_min=needs["timeout_min"], **slurm)
-    return executor.submit(run_cell, str(workdir), snakemake_command(run, cores=1))
+    command = snakemake_command(run, Path(workdir).resolve(), Path(configfile).resolve(), cpus)
+    return executor.submit(run_cell, str(workdir), command)
 
 
 def wait(job: Any, poll_s: float = 2.0, timeout_s: float | None = None) -> str:

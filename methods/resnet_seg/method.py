@@ -16,13 +16,15 @@ from torch import nn
 
 from methods._api import Batch, load_state_dict_strict
 
-# Only what differs per variant (style guide B9.6); "tiny" trims the RPN/ROI budgets for CPU.
+# Only what differs per variant (style guide B9.6). "tiny" trims the RPN/ROI budgets and thins the
+# box and mask heads (the 4x256-channel mask head dominated CPU step time); random init only.
 VARIANTS = {
     "base": {},  # torchvision defaults
     "tiny": {"rpn_pre_nms_top_n_train": 300, "rpn_post_nms_top_n_train": 100,
              "rpn_pre_nms_top_n_test": 150, "rpn_post_nms_top_n_test": 50,
              "box_batch_size_per_image": 64, "rpn_batch_size_per_image": 64},
 }
+TINY_HEAD = 64  # channels of the tiny mask head and width of its box head
 COCO_CLASSES = 91  # the COCO checkpoint's head size (torchvision MaskRCNN_ResNet50_FPN_Weights)
 
 
@@ -58,9 +60,26 @@ def _maskrcnn(cfg: Config, num_classes: int) -> nn.Module:
     norm = FrozenBatchNorm2d if cfg.weights else nn.BatchNorm2d
     backbone = resnet_fpn_backbone(backbone_name=cfg.backbone, weights=None, trainable_layers=5,
                                    norm_layer=norm)
-    kwargs = VARIANTS[cfg.variant] | dict(cfg.extra)
-    return MaskRCNN(backbone, num_classes=num_classes, min_size=cfg.image_size,
+    heads = _tiny_heads(cfg, num_classes)  # torchvision wants num_classes=None with own heads
+    kwargs = VARIANTS[cfg.variant] | heads | dict(cfg.extra)
+    return MaskRCNN(backbone, num_classes=None if heads else num_classes, min_size=cfg.image_size,
                     max_size=cfg.image_size, box_detections_per_img=cfg.max_instances, **kwargs)
+
+
+def _tiny_heads(cfg: Config, num_classes: int) -> dict[str, nn.Module]:
+    """Thin heads for the tiny variant; none for the base variant (torchvision's own)."""
+    if cfg.variant != "tiny":
+        return {}
+    from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+    from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
+
+    fpn_channels, pooled = 256, 7  # resnet_fpn_backbone output, MultiScaleRoIAlign size
+    return {
+        "box_head": TwoMLPHead(fpn_channels * pooled**2, 4 * TINY_HEAD),
+        "box_predictor": FastRCNNPredictor(4 * TINY_HEAD, num_classes),
+        "mask_head": MaskRCNNHeads(fpn_channels, [TINY_HEAD, TINY_HEAD], dilation=1),
+        "mask_predictor": MaskRCNNPredictor(TINY_HEAD, TINY_HEAD, num_classes),
+    }
 
 
 def build(cfg: Config, weights_path: Path | None) -> nn.Module:

@@ -116,8 +116,15 @@ def jobcomp() -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def slurm_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("slurm") / "repo")
+def snapshot(tmp_path_factory) -> Path:
+    """One copy of the working tree, so both runs use the same code even while it is edited."""
+    return make_workdir(tmp_path_factory.mktemp("snapshot") / "repo")
+
+
+@pytest.fixture(scope="module")
+def slurm_run(snapshot, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm") / "repo"
+    shutil.copytree(snapshot, workdir)
     killed: dict = {}
     seconds, text = snakemake(workdir, "--profile", "profiles/slurm", "--profile",
                               "profiles/slurm-ci", "--verbose",
@@ -126,10 +133,16 @@ def slurm_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("local") / "repo")
+def local_run(snapshot, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("local") / "repo"
+    shutil.copytree(snapshot, workdir)
     seconds, text = snakemake(workdir, "--profile", "profiles/local", "--cores", "2")
     return {"workdir": workdir, "seconds": seconds, "log": text}
+
+
+def megabytes(size: str) -> float:
+    """Slurm's ``3G`` / ``3072M`` as megabytes."""
+    return float(size[:-1]) * {"M": 1, "G": 1024, "T": 1024**2}[size[-1]]
 
 
 def submitted_ids(log: str) -> list[str]:
@@ -170,8 +183,29 @@ def test_cancelled_job_is_retried_with_scaled_resources_and_recorded(slurm_run) 
     before, after = records[killed["job"]], records[entry["slurm_job_id"]]
     assert (before["JobState"], after["JobState"]) == ("CANCELLED", "COMPLETED")
     assert int(after["TimeLimit"]) == 2 * int(before["TimeLimit"])  # runtime x attempt
-    mem = [int(re.search(r"mem=(\d+)M", r["Tres"]).group(1)) for r in (before, after)]
+    mem = [megabytes(re.search(r"mem=([\d.]+[MGT])", r["Tres"]).group(1)) for r in (before, after)]
     assert mem[1] == 2 * mem[0]  # mem_mb x attempt
     sbatch = [line for line in slurm_run["log"].splitlines()
               if "sbatch call:" in line and "rule_train_model" in line]
     print("\n" + "\n".join(sbatch) + f"\njobcomp: {before}\njobcomp: {after}")
+
+
+def test_submit_reruns_one_cell_on_slurm(slurm_run) -> None:
+    from benchmarks import grid
+
+    workdir = slurm_run["workdir"]
+    cell = grid.parse_path(next((workdir / "results" / "runs").rglob("method=resnet_seg/*/*/*")))
+    metrics = workdir / "results" / "runs" / cell.path / "evaluate" / "metrics.csv"
+    before = metrics.stat().st_mtime
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        ["timeout", "-k", "15", str(RUN_LIMIT_S), str(BIN / "python"), "-m", "benchmarks.cli",
+         "submit", "--cell", cell.path, "--cluster", "slurm", "--partition", "debug"],
+        cwd=workdir, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    job_id = re.search(r": job (\d+) COMPLETED", proc.stdout).group(1)
+    assert jobcomp()[job_id]["JobState"] == "COMPLETED"
+    assert metrics.stat().st_mtime > before  # the cell ran again
+    assert proc.stdout.splitlines()[1:] == ["  train     done", "  predict   done",
+                                            "  evaluate  done"]
+    print("\n" + proc.stdout)

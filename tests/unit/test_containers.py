@@ -100,3 +100,16 @@ def test_current_reads_apptainer_environment(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.delenv("APPTAINER_CONTAINER")
     monkeypatch.delenv("SINGULARITY_CONTAINER", raising=False)
     assert containers.current() is None
+
+
+HARNESS = {"hydra-core", "omegaconf", "numpy", "pandas", "scipy", "nibabel", "pillow", "pyyaml",
+           "torch"}  # what `python -m benchmarks.cli` imports in every stage
+STAGE_EXTRAS = {"sam": {"tqdm", "sam2", "segment-anything"},  # train loop progress bar
+                "ultralytics": {"tqdm", "ultralytics"},
+                "eval": {"surface-distance", "seaborn"}}  # metrics' lookup tables, report
+
+
+@pytest.mark.parametrize("stack", sorted(STAGE_EXTRAS))
+def test_stack_holds_what_the_harness_imports(stack: str) -> None:
+    pins = containers.env_requirements(containers.ENVS_DIR / f"{stack}.yaml")
+    assert HARNESS | STAGE_EXTRAS[stack] <= set(pins)

@@ -65,7 +65,7 @@ def resources_for(stage):
 def container_for(stage):
     """Apptainer image of a rule (used under --sdm apptainer): train/predict run in the method's
     stack (card.yaml `stack:`), every other rule in the CPU stack; see containers/README.md."""
-    root = (config.get("paths") or {}).get("containers", "containers")
+    root = (config.get("paths") or {}).get("containers", "containers/images")
     if stage in ("train", "predict"):
         return lambda wc: containers.image_path(root, registry.read_card(wc.method)["stack"])
     return containers.image_path(root, containers.CPU_STACK)
