@@ -49,7 +49,7 @@ def _cell_summary(group: pd.DataFrame) -> pd.Series:
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     """One row per (dataset, method, backbone), pooled over folds and seeds."""
-    rows = [_cell_summary(g).rename(None).to_dict() | dict(zip(KEYS, k))
+    rows = [_cell_summary(g).rename(None).to_dict() | dict(zip(KEYS, k, strict=True))
             for k, g in metrics.groupby(KEYS, sort=True)]
     return pd.DataFrame(rows)[KEYS + [c for c in rows[0] if c not in KEYS]]
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from benchmarks import config, registry, splits
+from benchmarks import config, splits
 from benchmarks.data.base import CaseRef, Sample
 
 

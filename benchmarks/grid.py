@@ -83,8 +83,9 @@ def _check_ids(config: dict[str, Any]) -> None:
         known = registry.read_card(method_id).get("backbones", [])
         for backbone in (entry or {}).get("backbones", []):
             if str(backbone) not in known:
+                card = registry.method_card_path(method_id)
                 raise GridError(f"config.yaml methods.{method_id}.backbones: unknown backbone "
-                                f"{backbone!r}; {registry.method_card_path(method_id)} lists {known}")
+                                f"{backbone!r}; {card} lists {known}")
     for dataset_id, entry in config["datasets"].items():
         loader = (entry or {}).get("loader", dataset_id)
         if loader not in loaders:
@@ -98,7 +99,8 @@ def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
     runs, skipped = [], []
     for dataset_id in config["datasets"]:
         for method_id, entry in config["methods"].items():
-            backbones = (entry or {}).get("backbones") or registry.read_card(method_id)["backbones"][:1]
+            card_default = registry.read_card(method_id)["backbones"][:1]
+            backbones = (entry or {}).get("backbones") or card_default
             for backbone in backbones:
                 for fold in config.get("folds", [0]):
                     for seed in config.get("seeds", [0]):

@@ -13,7 +13,7 @@ CACHE = REPO_ROOT / ".cache"
 
 
 def _font_for_ultralytics(config_dir: Path) -> None:
-    """ultralytics fetches Arial.ttf from github on every train/val unless a TTF is already there."""
+    """ultralytics fetches Arial.ttf on every train/val unless a TTF file is already there."""
     target = config_dir / "Ultralytics" / "Arial.ttf"
     if target.exists():
         return

@@ -40,7 +40,8 @@ def load_trained(cfg: DictConfig, model_path: Path) -> tuple[Any, Any, Any]:
 def check_probabilities(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
     """Validate ``[1, 1, H, W]`` probabilities and return them as a numpy array."""
     if tuple(prob.shape) != (1, 1, *shape):
-        raise PredictionError(f"predict returned shape {tuple(prob.shape)}, expected (1, 1, {shape})")
+        raise PredictionError(f"predict returned shape {tuple(prob.shape)}, "
+                              f"expected (1, 1, {shape})")
     arr = prob[0, 0].detach().float().cpu().numpy()
     if not np.isfinite(arr).all():
         raise PredictionError("predict returned NaN or inf")
@@ -81,9 +82,8 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
             traceback.print_exc()
         rows.append({"case_id": case_id, "status": status, "message": message,
                      "seconds": round(time.perf_counter() - start, 4)})
-    with atomic_path(out_dir / "predictions.npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **masks)
+    with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **masks)
     table = pd.DataFrame(rows, columns=["case_id", "status", "message", "seconds"])
     write_table(out_dir / "cases.csv", table)
     return table

@@ -41,7 +41,8 @@ def dice_pivot(summary: pd.DataFrame) -> pd.DataFrame:
     summary = summary.assign(
         label=summary["method"] + " / " + summary["backbone"].astype(str),
         value=[f"{m:.3f} ± {s:.3f} (n={n})" for m, s, n in
-               zip(summary["dice_mean"], summary["dice_std"], summary["n_cases"])])
+               zip(summary["dice_mean"], summary["dice_std"], summary["n_cases"],
+                   strict=True)])
     return summary.pivot(index="label", columns="dataset", values="value").fillna("–")
 
 
@@ -56,7 +57,7 @@ def distribution_figure(metrics: pd.DataFrame) -> str:
     data = metrics.assign(label=metrics["method"] + "/" + metrics["backbone"].astype(str))
     n_ds = data["dataset"].nunique()
     fig, axes = plt.subplots(1, n_ds, figsize=(4 + 3 * n_ds, 4), squeeze=False)
-    for ax, (dataset, group) in zip(axes[0], data.groupby("dataset")):
+    for ax, (dataset, group) in zip(axes[0], data.groupby("dataset"), strict=True):
         sns.boxplot(data=group, x="label", y="dice", ax=ax, color="#ddd", fliersize=0)
         sns.stripplot(data=group, x="label", y="dice", hue="status", ax=ax, size=4)
         ax.set(title=dataset, xlabel="", ylabel="Dice per case", ylim=(-0.02, 1.02))

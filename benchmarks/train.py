@@ -83,7 +83,7 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
             chunk = [cases.resized(samples[i], mcfg.image_size, bool(f))
-                     for i, f in zip(order[start:start + mcfg.batch_size], flips)]
+                     for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield cases.collate(chunk)
 
 

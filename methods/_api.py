@@ -3,9 +3,9 @@
 A method is the folder ``methods/<id>/`` with ``card.yaml`` (static facts, readable without torch)
 and ``method.py``, which must define:
 
-- ``Config``: a dataclass of defaults. Required fields: ``variant``, ``backbone``, ``frozen``, ``lr``,
-  ``weight_decay``, ``max_steps``, ``batch_size``, ``image_size``, ``weights``, ``weights_sha256``.
-  Every default carries a trailing comment naming its source.
+- ``Config``: a dataclass of defaults. Required fields: ``variant``, ``backbone``, ``frozen``,
+  ``lr``, ``weight_decay``, ``max_steps``, ``batch_size``, ``image_size``, ``weights``,
+  ``weights_sha256``. Every default carries a trailing comment naming its source.
 - ``build(cfg, weights_path) -> nn.Module``: the model on CPU. ``weights_path`` is ``None`` (random
   init) or a file the harness has already checked against ``cfg.weights_sha256``; it is loaded
   strictly (see :func:`load_state_dict_strict`).

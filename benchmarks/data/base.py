@@ -89,13 +89,17 @@ def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: str, mask_p
         )
 
 
-def _open(path: str | Path) -> Image.Image:
+def _open(path: str | Path, decode: bool = True) -> Image.Image:
+    """Open an image; ``decode=False`` reads only its header. Failures name the file."""
     if not Path(path).exists():
         raise DataError(f"{path}: file not found; check the dataset root and its layout")
     try:
         img = Image.open(path)
-        img.load()
-    except (UnidentifiedImageError, OSError) as err:
+        if decode:
+            img.load()
+    # ImportError: ultralytics replaces Image.open with a version that, on an unidentified file,
+    # imports the optional pi-heif package, so a corrupt PNG surfaces as ModuleNotFoundError.
+    except (UnidentifiedImageError, OSError, ImportError) as err:
         raise DataError(f"{path}: cannot decode image ({err}); replace the file") from err
     return img
 
@@ -130,13 +134,8 @@ def read_mask(path: str | Path) -> np.ndarray:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` from the file header only (cheap: no pixels decoded)."""
-    if not Path(path).exists():
-        raise DataError(f"{path}: file not found; check the dataset root and its layout")
-    try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as err:
-        raise DataError(f"{path}: cannot decode image ({err}); replace the file") from err
+    with _open(path, decode=False) as img:
+        return img.size
 
 
 def read_image_and_masks(image_path: str,

@@ -2,7 +2,8 @@
 
 2D (``write_bus``): speckled tissue layers, a hypoechoic lesion of random irregular shape and size
 with posterior acoustic shadowing or enhancement, and some lesion-free ("normal") images. Written as
-``images/<case>.png`` (grey), ``masks/<case>.png`` (0/255) and ``cases.csv`` (case, patient, subset).
+``images/<case>.png`` (grey), ``masks/<case>.png`` (0/255) and ``cases.csv`` (case, patient,
+subset).
 
 3D (``write_ct``): nnU-Net layout (``imagesTr/<case>_0000.nii.gz``, ``labelsTr/<case>.nii.gz``) with
 anisotropic spacing in the header, one or two ellipsoid "organs" (labels 1, 2) in a noisy body.
@@ -81,8 +82,8 @@ def write_bus(root: Path, n_cases: int = 40, seed: int = 0, normal_every: int = 
 def ct_volume(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic CT-like volume (float32 HU [X, Y, Z]) and its label map (uint8)."""
     rng = np.random.default_rng(seed)
-    grid = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(CT_SHAPE, CT_SPACING)],
-                                indexing="ij"))
+    axes = [np.arange(n) * s for n, s in zip(CT_SHAPE, CT_SPACING, strict=True)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"))
     extent = np.array(CT_SHAPE) * np.array(CT_SPACING)
     labels = np.zeros(CT_SHAPE, np.uint8)
     for label in (1, 2)[: rng.integers(1, 3)]:

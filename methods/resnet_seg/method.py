@@ -124,7 +124,7 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     """Pixel-wise max of the kept instances' mask probabilities, ``[B, 1, H, W]`` (eval mode)."""
     outputs = model(list(batch["image"]))
     probs = []
-    for image, out in zip(batch["image"], outputs):
+    for image, out in zip(batch["image"], outputs, strict=True):
         keep = out["scores"] >= cfg.score_threshold
         masks = out["masks"][keep]
         empty = torch.zeros((1, *image.shape[-2:]), device=image.device)

@@ -37,7 +37,8 @@ def write_dataset(samples: Iterable[Any], root: Path) -> Path:
     (root / "labels" / "train").mkdir(parents=True, exist_ok=True)
     for sample in samples:
         Image.fromarray(sample.image).save(root / "images" / "train" / f"{sample.case_id}.png")
-        lines = ["0 " + " ".join(f"{v:.6f}" for v in poly.ravel()) for poly in polygons(sample.mask)]
+        lines = ["0 " + " ".join(f"{v:.6f}" for v in poly.ravel())
+                 for poly in polygons(sample.mask)]
         (root / "labels" / "train" / f"{sample.case_id}.txt").write_text("\n".join(lines))
     spec = {"path": str(root.resolve()), "train": "images/train", "val": "images/train",
             "names": {0: "lesion"}}

@@ -73,3 +73,9 @@ def test_bad_config_fails_at_parse_time(tmp_path: Path, mutate, message: str) ->
 def test_lint_reports_no_errors(tmp_path: Path) -> None:
     proc = snakemake(tmp_path, GRID, "--lint")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_check_is_clean() -> None:
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ruff"), "check", str(REPO)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -15,10 +15,9 @@ RUNS, SKIPPED = grid.expand(config)
 # Cells the grid cannot run are listed with their reason, never dropped silently.
 grid.write_skipped(SKIPPED, "results/summary/skipped.tsv")
 
-CLI = "python -m benchmarks.cli"
-CELL = "results/runs/" + grid.CELL_PATTERN
-BENCH = "results/benchmarks/" + grid.CELL_PATTERN
-LOG = "results/logs/" + grid.CELL_PATTERN
+CELL = f"results/runs/{grid.CELL_PATTERN}"
+BENCH = f"results/benchmarks/{grid.CELL_PATTERN}"
+LOG = f"results/logs/{grid.CELL_PATTERN}"
 SPLIT = "results/splits/dataset={dataset}/split.json"
 
 
@@ -63,9 +62,15 @@ def resources_for(stage):
 
 
 def container_for(stage):
-    """Apptainer image of a rule (used under --sdm apptainer): train/predict run in the method's
-    stack (card.yaml `stack:`), every other rule in the CPU stack; see containers/README.md."""
+    """Apptainer image of a stage, used under --sdm apptainer. Train and predict run in the
+    method's stack (card.yaml `stack:`), every other stage in the CPU stack (containers/README.md)."""
     root = (config.get("paths") or {}).get("containers", "containers/images")
     if stage in ("train", "predict"):
         return lambda wc: containers.image_path(root, registry.read_card(wc.method)["stack"])
     return containers.image_path(root, containers.CPU_STACK)
+
+
+def data_marker(wc):
+    """Generated datasets depend on their generator's output; real ones are external."""
+    entry = config["datasets"][wc.dataset] or {}
+    return [f"results/data/{wc.dataset}/cases.csv"] if entry.get("generate") else []

@@ -1,12 +1,6 @@
 # Embedded synthetic data and patient-level splits (one split file per dataset).
 
 
-def data_marker(wc):
-    """Generated datasets depend on their generator's output; real ones are external."""
-    entry = config["datasets"][wc.dataset] or {}
-    return [f"results/data/{wc.dataset}/cases.csv"] if entry.get("generate") else []
-
-
 rule make_data:
     output:
         "results/data/{dataset}/cases.csv",
@@ -18,7 +12,7 @@ rule make_data:
     container:
         container_for("cpu")
     shell:
-        "{CLI} make-data --kind {params.kind} --n {params.n} "
+        "python -m benchmarks.cli make-data --kind {params.kind} --n {params.n} "
         "--out results/data/{wildcards.dataset} > {log} 2>&1"
 
 
@@ -34,4 +28,4 @@ rule make_split:
     container:
         container_for("cpu")
     shell:
-        "{CLI} split --out {output} {params.overrides} > {log} 2>&1"
+        "python -m benchmarks.cli split --out {output} {params.overrides} > {log} 2>&1"

@@ -4,11 +4,11 @@
 rule evaluate_predictions:
     input:
         split=SPLIT,
-        masks=CELL + "/predict/predictions.npz",
-        cases=CELL + "/predict/cases.csv",
-        provenance=CELL + "/train/provenance.json",
+        masks=f"{CELL}/predict/predictions.npz",
+        cases=f"{CELL}/predict/cases.csv",
+        provenance=f"{CELL}/train/provenance.json",
     output:
-        CELL + "/evaluate/metrics.csv",
+        f"{CELL}/evaluate/metrics.csv",
     params:
         overrides=cell_overrides,
         pred=lambda wc, input: Path(input.masks).parent,
@@ -18,9 +18,9 @@ rule evaluate_predictions:
     container:
         container_for("evaluate")
     log:
-        LOG + "/evaluate.log",
+        f"{LOG}/evaluate.log",
     benchmark:
-        BENCH + "/evaluate.tsv"
+        f"{BENCH}/evaluate.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {CLI} evaluate --pred {params.pred} --provenance {input.provenance} --out {output} "
+        "OMP_NUM_THREADS={threads} python -m benchmarks.cli evaluate --pred {params.pred} --provenance {input.provenance} --out {output} "
         "--split {input.split} {params.overrides} > {log} 2>&1"

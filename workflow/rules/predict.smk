@@ -4,10 +4,10 @@
 rule predict_cases:
     input:
         split=SPLIT,
-        model=CELL + "/train/model.pt",
+        model=f"{CELL}/train/model.pt",
     output:
-        masks=CELL + "/predict/predictions.npz",
-        cases=CELL + "/predict/cases.csv",
+        masks=f"{CELL}/predict/predictions.npz",
+        cases=f"{CELL}/predict/cases.csv",
     params:
         overrides=cell_overrides,
         out=lambda wc, output: Path(output.masks).parent,
@@ -17,9 +17,9 @@ rule predict_cases:
     container:
         container_for("predict")
     log:
-        LOG + "/predict.log",
+        f"{LOG}/predict.log",
     benchmark:
-        BENCH + "/predict.tsv"
+        f"{BENCH}/predict.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {CLI} predict --model {input.model} --out {params.out} --split {input.split} "
+        "OMP_NUM_THREADS={threads} python -m benchmarks.cli predict --model {input.model} --out {params.out} --split {input.split} "
         "{params.overrides} > {log} 2>&1"

@@ -14,5 +14,5 @@ rule make_prompts:
     log:
         "results/logs/make_prompts/dataset={dataset}/protocol={protocol}/seed={seed}.log",
     shell:
-        "{CLI} prompts --split {input} --protocol {wildcards.protocol} --seed {wildcards.seed} "
+        "python -m benchmarks.cli prompts --split {input} --protocol {wildcards.protocol} --seed {wildcards.seed} "
         "--out {output} {params.overrides} > {log} 2>&1"

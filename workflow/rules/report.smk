@@ -23,7 +23,7 @@ rule aggregate_results:
     container:
         container_for("cpu")
     shell:
-        "{CLI} aggregate --metrics {input.metrics} --benchmarks {input.benchmarks} "
+        "python -m benchmarks.cli aggregate --metrics {input.metrics} --benchmarks {input.benchmarks} "
         "--out results/summary > {log} 2>&1"
 
 
@@ -41,4 +41,4 @@ rule render_report:
     container:
         container_for("cpu")
     shell:
-        "{CLI} report --summary results/summary --out {output} > {log} 2>&1"
+        "python -m benchmarks.cli report --summary results/summary --out {output} > {log} 2>&1"

@@ -5,10 +5,10 @@ rule train_model:
     input:
         split=SPLIT,
     output:
-        model=CELL + "/train/model.pt",
-        provenance=CELL + "/train/provenance.json",
-        log=CELL + "/train/train_log.csv",
-        config=CELL + "/train/config.resolved.yaml",
+        model=f"{CELL}/train/model.pt",
+        provenance=f"{CELL}/train/provenance.json",
+        log=f"{CELL}/train/train_log.csv",
+        config=f"{CELL}/train/config.resolved.yaml",
     params:
         overrides=cell_overrides,
         out=lambda wc, output: Path(output.model).parent,
@@ -18,8 +18,8 @@ rule train_model:
     container:
         container_for("train")
     log:
-        LOG + "/train.log",
+        f"{LOG}/train.log",
     benchmark:
-        BENCH + "/train.tsv"
+        f"{BENCH}/train.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} {CLI} train --out {params.out} --split {input.split} {params.overrides} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m benchmarks.cli train --out {params.out} --split {input.split} {params.overrides} > {log} 2>&1"
