@@ -5,7 +5,6 @@ Plots and tables read the summary tables and never recompute metrics (style guid
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import provenance
+from benchmarks import provenance, report_stats
 from benchmarks.io import read_table, write_text
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px}
@@ -46,8 +45,8 @@ def dice_pivot(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.pivot(index="label", columns="dataset", values="value").fillna("–")
 
 
-def distribution_figure(metrics: pd.DataFrame) -> str:
-    """Per-case Dice per method and dataset (box + points), as a base64 PNG."""
+def distribution_figure(metrics: pd.DataFrame) -> bytes:
+    """Per-case Dice per method and dataset (box + points), as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,7 +64,7 @@ def distribution_figure(metrics: pd.DataFrame) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
 
 
 def _section(title: str, body: str) -> str:
@@ -85,8 +84,8 @@ def _random_init_warning(summary: pd.DataFrame) -> str:
             "their numbers measure the pipeline, not the published method.</p>")
 
 
-def build_html(summary_dir: Path) -> str:
-    """Assemble the report from the summary tables in ``summary_dir``."""
+def build_html(summary_dir: Path, fig_dir: Path) -> str:
+    """Assemble the report from the summary tables in ``summary_dir``; figures go to ``fig_dir``."""
     summary = read_table(summary_dir / "summary.csv")
     metrics = read_table(summary_dir / "metrics.csv")
     skipped_path = summary_dir / "skipped.tsv"
@@ -100,10 +99,11 @@ def build_html(summary_dir: Path) -> str:
         _section("Dice by method and dataset (mean ± std, n cases)",
                  dice_pivot(summary).to_html()),
         _section("All headline metrics", _table(headline_table(summary), "no cells")),
-        _section("Per-case Dice", f'<img src="data:image/png;base64,'
-                                  f'{distribution_figure(metrics)}" alt="per-case Dice">'),
+        _section("Per-case Dice", report_stats.png_img(distribution_figure(metrics),
+                                                       "per-case Dice")),
         _section("Counts per cell", _table(summary.drop(
             columns=[c for c in summary if c.endswith(("_mean", "_std"))]), "none")),
+        _section("Statistics", "".join(report_stats.stats_sections(metrics, fig_dir))),
         _section("Failed or unfinished stages", _table(failures, "none: every stage finished")),
         _section("Skipped grid cells", _table(skipped, "none")),
         _section("Jobs: wall time and peak RSS", _table(read_table(summary_dir / "jobs.csv"),
@@ -115,4 +115,4 @@ def build_html(summary_dir: Path) -> str:
 
 def run(summary_dir: Path, out: Path) -> None:
     """Write the HTML report atomically."""
-    write_text(out, build_html(summary_dir))
+    write_text(out, build_html(summary_dir, out.parent / "figures"))

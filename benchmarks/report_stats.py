@@ -6,6 +6,7 @@ section states why it is empty instead of failing (one method, one dataset, no s
 
 from __future__ import annotations
 
+import base64
 import html
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
 def _section(title: str, body: str, note: str = "") -> str:
     note_html = f"<p>{html.escape(note)}</p>" if note else ""
     return f"<section><h3>{html.escape(title)}</h3>{note_html}{body}</section>"
+
+
+def png_img(png: bytes, alt: str) -> str:
+    """An ``<img>`` holding the PNG itself, so the report stays one self-contained file."""
+    data = base64.b64encode(png).decode()
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _metrics_present(metrics: pd.DataFrame) -> list[str]:
@@ -96,8 +103,7 @@ def _friedman(metrics: pd.DataFrame, names: list[str], fig_dir: Path) -> str:
             f"<h4>{html.escape(m)}</h4><p>Friedman chi2 = {res['statistic']:.3f}, "
             f"p = {res['p']:.3g} over N = {res['n']} datasets, k = {res['k']}; Nemenyi CD "
             f"(alpha 0.05) = {res['cd']:.3f}.</p>"
-            f'<img src="{html.escape(Path(fig_dir).name)}/{png.name}" alt="CD diagram {m}">'
-            + _table(ranks))
+            + png_img(png.read_bytes(), f"CD diagram {m}") + _table(ranks))
     return _section("Across datasets: Friedman test and critical-difference diagram",
                     "".join(parts), "Rank 1 = best; distances rank lower-is-better.")
 
@@ -114,8 +120,7 @@ def _stability(metrics: pd.DataFrame, names: list[str]) -> str:
 def stats_sections(metrics: pd.DataFrame, fig_dir: Path) -> list[str]:
     """HTML fragments: protocol, counts, summaries, Wilcoxon, Friedman/CD, rank stability.
 
-    Figures are written into ``fig_dir``; ``<img>`` paths are relative to ``fig_dir``'s parent
-    (the report's folder).
+    CD diagrams are written into ``fig_dir`` (for papers) and also inlined in the HTML.
     """
     out = [_protocol(metrics),
            _section("Cases per cell", _table(counts(metrics)),

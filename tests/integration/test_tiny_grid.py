@@ -73,6 +73,8 @@ def test_report_shows_table_figure_and_random_init(tiny_run: Path) -> None:
     html = (tiny_run / "results" / "report" / "report.html").read_text()
     assert "Dice by method and dataset" in html and "data:image/png;base64," in html
     assert "Random init" in html and "yolo_seg" in html
+    assert "Paired Wilcoxon signed-rank tests" in html and "Cases per cell" in html
+    assert "needs &gt;= 2 methods and &gt;= 2 datasets (have 2 and 1)" in html  # one dataset
 
 
 def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:

@@ -129,7 +129,8 @@ def test_stats_sections_draw_the_cd_diagram_and_count_cases(tmp_path):
     df.loc[df.index[:3], "status"] = "failed"
     html = "".join(report_stats.stats_sections(df, tmp_path / "figures"))
     assert (tmp_path / "figures" / "cd_dice.png").stat().st_size > 1000
-    assert 'src="figures/cd_dice.png"' in html
+    png = (tmp_path / "figures" / "cd_dice.png").read_bytes()
+    assert report_stats.png_img(png, "CD diagram dice") in html  # inlined: one-file report
     counts = report_stats.counts(df).set_index(["dataset", "method"])
     assert counts.loc[("d0", "a"), ["n_runs", "n_total", "n_failed", "n_empty_ref"]].tolist() == [
         4, 16, 3, 2]

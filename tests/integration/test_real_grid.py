@@ -1,0 +1,69 @@
+"""The grid end to end on the real BUS-BRA and BUSI samples in ../shared/data (never copied here).
+
+Uses tests/integration/config.real.yaml (the documented real-data grid) with the roots made
+absolute and training shortened, through the local profile's settings (``--cores 2``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import REPO, SHARED_DATA
+from tests.integration.test_dryrun import snakemake
+
+SHARED = SHARED_DATA.resolve()
+SHRINK = {"method.max_steps": "20", "method.max_epochs": "3"}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (SHARED / "busbra").is_dir() or not (SHARED / "busi").is_dir(),
+                       reason=f"real dataset samples (busbra, busi) not found under {SHARED}"),
+]
+
+
+def real_config() -> dict:
+    """config.real.yaml with absolute roots and CI-sized training."""
+    config = yaml.safe_load((REPO / "tests" / "integration" / "config.real.yaml").read_text())
+    for entry in config["datasets"].values():
+        entry["root"] = str((REPO / entry["root"]).resolve())
+    for entry in config["methods"].values():
+        entry["overrides"] = [
+            f"{key}={SHRINK[key]}" if (key := item.split("=", 1)[0]) in SHRINK else item
+            for item in entry["overrides"]]
+    return config
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("real_grid")
+    proc = snakemake(workdir, real_config(), "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
+def test_both_datasets_and_methods_are_scored(real_run: Path) -> None:
+    summary = pd.read_csv(real_run / "results" / "summary" / "summary.csv")
+    cells = set(zip(summary["dataset"], summary["method"], strict=True))
+    assert cells == {(d, m) for d in ("busbra", "busi") for m in ("resnet_seg", "yolo_seg")}
+    assert (summary["weights"] == "random_init").all()
+
+
+def test_busbra_fold_0_is_the_official_kfold_1(real_run: Path) -> None:
+    metrics = pd.read_csv(real_run / "results" / "summary" / "metrics.csv")
+    official = pd.read_csv(SHARED / "busbra" / "BUSBRA" / "5-fold-cv.csv")
+    expected = set(official.loc[official["kFold"] == 1, "ID"])  # 14 of the 61 images
+    for _, group in metrics[metrics["dataset"] == "busbra"].groupby("method"):
+        assert set(group["case_id"]) == expected
+
+
+def test_busi_rows_carry_subset_and_no_case_is_dropped(real_run: Path) -> None:
+    metrics = pd.read_csv(real_run / "results" / "summary" / "metrics.csv")
+    busi = metrics[metrics["dataset"] == "busi"]
+    per_method = busi.groupby("method")["case_id"].nunique()
+    assert per_method.nunique() == 1 and per_method.iloc[0] >= 5  # 24 images, 4 folds
+    assert set(busi["subset"]) <= {"benign", "malignant", "normal"}
+    assert set(busi["status"]) <= {"ok", "failed", "invalid_prediction", "bad_input"}
