@@ -1,9 +1,10 @@
 """Time and peak memory of benchmarks/metrics.py vs MONAI vs medpy, printed as one table.
 
-Run: ``.venv/bin/python perf/metrics.py`` (about 2 minutes on 2 cores). Every call runs in a
-forked child after a warm-up call in the parent (imports and per-spacing tables are shared);
-time is wall time (best of ``--repeats``), memory is the child's extra peak RSS (VmHWM after
-resetting it through /proc/self/clear_refs). Two metric sets per library:
+Run: ``.venv/bin/python perf/metrics.py``. Every call runs in a forked child that first makes a
+small warm-up call (lazy imports, per-spacing tables, thread pools), then the timed one. The parent
+never runs torch itself: a child forked after torch's OpenMP pool has started can deadlock. Time
+is wall time (best of ``--repeats``), memory is the child's extra peak RSS over the timed call
+(VmHWM after resetting it through /proc/self/clear_refs). Two metric sets per library:
 
 - ``hd95``: HD95 alone (ours: max of directed percentiles; MONAI the same; medpy pooled).
 - ``all``: everything the library offers of our set. Ours: Dice, IoU, precision, recall, HD95,
@@ -89,7 +90,13 @@ def _medpy(kind: str) -> Callable:
     return run
 
 
-def _child(fn: Callable, args: tuple, conn) -> None:
+def _child(fn: Callable, args: tuple, warm: tuple, conn) -> None:
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)  # MONAI may use every core, as we do
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fn(*warm)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
     base = _status_kb("VmRSS")
@@ -107,13 +114,13 @@ def _status_kb(key: str) -> int:
     raise RuntimeError(f"{key} missing from /proc/self/status")
 
 
-def measure(fn: Callable, args: tuple, repeats: int) -> tuple[float, float]:
+def measure(fn: Callable, args: tuple, warm: tuple, repeats: int) -> tuple[float, float]:
     """Best wall time (s) and largest extra peak RSS (MB) over ``repeats`` forked runs."""
     ctx = mp.get_context("fork")
     results = []
     for _ in range(repeats):
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(fn, args, send))
+        proc = ctx.Process(target=_child, args=(fn, args, warm, send))
         proc.start()
         results.append(recv.recv())
         proc.join()
@@ -126,18 +133,14 @@ def main() -> None:
     args = parser.parse_args()
     libs = {"ours": _ours, "monai": _monai, "medpy": _medpy}
     calls = {(lib, kind): make(kind) for lib, make in libs.items() for kind in ("hd95", "all")}
-    import torch
-
-    torch.set_num_threads(os.cpu_count() or 1)  # MONAI may use every core, as we do
     print(f"| case | set | ours | MONAI | medpy | MONAI/ours | medpy/ours |\n|{'---|' * 7}")
     for name, (shape, spacing, spread) in CASES.items():
         pred, ref = blobs(shape, spread)
-        small = blobs(tuple(24 for _ in shape), True)
-        for call in calls.values():  # warm imports and caches in the parent, shared by forks
-            call(*small, spacing)
+        warm = (*blobs(tuple(24 for _ in shape), True), spacing)
         repeats = args.repeats if len(shape) == 2 else 1
         for kind in ("hd95", "all"):
-            got = {lib: measure(calls[lib, kind], (pred, ref, spacing), repeats) for lib in libs}
+            got = {lib: measure(calls[lib, kind], (pred, ref, spacing), warm, repeats)
+                   for lib in libs}
             cells = [f"{t * 1e3:.0f} ms / +{m:.0f} MB" for t, m in got.values()]
             ratios = [got[lib][0] / got["ours"][0] for lib in ("monai", "medpy")]
             print(f"| {name} | {kind} | {' | '.join(cells)} | {ratios[0]:.1f}× | "

@@ -82,7 +82,7 @@ def test_same_seed_same_output(method: str, bus_root: Path, bus_split: Path) -> 
     losses = []
     for _ in range(2):
         model = _build(module, mcfg, seed=3).train()
-        losses.append(float(module.train_step(model, batch, mcfg)["loss"]))
+        losses.append(float(module.train_step(model, batch, mcfg)["loss"].detach()))
         sample = data.load(data.case_ids(0, "test")[0])
         with torch.no_grad():
             prob = module.predict(model.eval(), cases.original_batch(sample), mcfg)

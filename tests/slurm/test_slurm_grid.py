@@ -209,3 +209,27 @@ def test_submit_reruns_one_cell_on_slurm(slurm_run) -> None:
     assert proc.stdout.splitlines()[1:] == ["  train     done", "  predict   done",
                                             "  evaluate  done"]
     print("\n" + proc.stdout)
+
+
+def test_sbatch_wrapper_drives_the_grid_from_a_slurm_job(slurm_run) -> None:
+    """workflow/run_grid.sbatch as a Slurm job whose Snakemake submits the grid's jobs itself."""
+    workdir = slurm_run["workdir"]
+    outputs = sorted((workdir / "results" / "runs").rglob("evaluate/metrics.csv"))
+    before = [path.stat().st_mtime for path in outputs]
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "SAMSEG_SDM": "none"}
+    proc = subprocess.run(
+        ["timeout", "-k", "15", str(RUN_LIMIT_S), "sbatch", "--wait", "--parsable", "--mem=2G",
+         "workflow/run_grid.sbatch", "--", "--profile", "profiles/slurm-ci",
+         "--forcerun", "evaluate_predictions"],
+        cwd=workdir, env=env, capture_output=True, text=True, check=False)
+    driver = proc.stdout.strip().split(";")[0]
+    log = (workdir / "results" / f"samseg-grid-{driver}.log").read_text()
+    assert proc.returncode == 0, proc.stderr + log[-3000:]
+    assert f"driver job {driver} on " in log
+    records = jobcomp()
+    inner = {job: rec for job, rec in records.items() if int(job) > int(driver)}
+    assert records[driver]["JobState"] == "COMPLETED"
+    # the two evaluate jobs (one array submission when both are ready together)
+    assert len(inner) == 2 and {r["JobState"] for r in inner.values()} == {"COMPLETED"}
+    assert all(p.stat().st_mtime > t for p, t in zip(outputs, before, strict=True))
+    print(f"\nsbatch driver {driver} ran Slurm jobs {sorted(inner)}")
