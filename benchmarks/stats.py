@@ -161,13 +161,20 @@ def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:
 
 
 def friedman(ranks: np.ndarray) -> tuple[float, float]:
-    """Friedman chi-square (tie-corrected, as scipy) and p-value from an N x k rank matrix."""
+    """Friedman chi-square (tie-corrected, as scipy) and p-value from an N x k rank matrix.
+
+    When every block ties all methods the statistic is 0/0 (scipy returns NaN); there is then no
+    evidence of any difference, so this returns ``(0.0, 1.0)``.
+    """
     n, k = ranks.shape
     r_sum = ranks.sum(axis=0)
     stat = 12.0 / (n * k * (k + 1)) * float((r_sum**2).sum()) - 3.0 * n * (k + 1)
     ties = sum(float((c**3 - c).sum()) for c in
                (np.unique(row, return_counts=True)[1] for row in ranks))
-    stat /= 1.0 - ties / (n * k * (k * k - 1))
+    correction = 1.0 - ties / (n * k * (k * k - 1))
+    if correction <= 0.0:
+        return 0.0, 1.0
+    stat /= correction
     return stat, float(ss.chi2.sf(stat, k - 1))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,6 +40,14 @@ def test_friedman_equals_scipy_with_ties():
     ranks = ss.rankdata(table, axis=1)
     expected = ss.friedmanchisquare(*table.T)
     assert stats.friedman(ranks) == pytest.approx((expected.statistic, expected.pvalue))
+
+
+def test_friedman_with_every_block_tied_has_no_evidence():
+    table = np.array([[0.0, 0.0, 0.0], [0.3, 0.3, 0.3]])  # e.g. NSD 0 for every method
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert np.isnan(ss.friedmanchisquare(*table.T).statistic)  # scipy: 0/0
+    assert stats.friedman(ss.rankdata(table, axis=1)) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("k, q_over_sqrt2", [(2, 1.960), (3, 2.343), (5, 2.728), (10, 3.164)],
