@@ -35,6 +35,13 @@ def png_img(png: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
+def _heading(metric: str) -> str:
+    """Display name of a metric column; NSD is named as metric-conventions.md §2.3 asks."""
+    names = {"nsd": "NSD@τ (surface Dice)", "hd95": "HD95", "hd": "HD", "assd": "ASSD",
+             "iou": "IoU", "dice": "Dice"}
+    return html.escape(names.get(metric, metric))
+
+
 def _metrics_present(metrics: pd.DataFrame) -> list[str]:
     return [m for m in METRIC_ORDER if m in metrics and metrics[m].notna().any()]
 
@@ -70,7 +77,7 @@ def _summary(metrics: pd.DataFrame, names: list[str]) -> str:
     table["95% CI"] = [f"[{lo:.3f}, {hi:.3f}]" for lo, hi in zip(table.ci_low, table.ci_high,
                                                                   strict=True)]
     cols = ["dataset", "entry", "n", "mean", "95% CI", "median", "iqr", "seed_sd"]
-    parts = [f"<h4>{html.escape(m)}</h4>" + _table(table[table.metric == m][cols])
+    parts = [f"<h4>{_heading(m)}</h4>" + _table(table[table.metric == m][cols])
              for m in names]
     return _section("Per-cell summary", "".join(parts),
                     "Mean with percentile-bootstrap 95% CI (cases resampled, seeds too where "
@@ -83,7 +90,7 @@ def _wilcoxon(metrics: pd.DataFrame, names: list[str]) -> str:
         table = stats.pairwise_wilcoxon(metrics, m)
         body = (_table(table.drop(columns="metric"), "{:.3g}") if not table.empty
                 else "<p>needs >= 2 methods scored on the same cases of one dataset</p>")
-        parts.append(f"<h4>{html.escape(m)}</h4>{body}")
+        parts.append(f"<h4>{_heading(m)}</h4>{body}")
     return _section("Paired Wilcoxon signed-rank tests (Holm-corrected per dataset)",
                     "".join(parts), "Two-sided, on seed-averaged per-case scores; median_diff "
                     "= a - b.")
@@ -94,13 +101,13 @@ def _friedman(metrics: pd.DataFrame, names: list[str], fig_dir: Path) -> str:
     for m in names:
         res = stats.friedman_nemenyi(metrics, m)
         if "skip" in res:
-            parts.append(f"<h4>{html.escape(m)}</h4><p>{html.escape(res['skip'])}</p>")
+            parts.append(f"<h4>{_heading(m)}</h4><p>{html.escape(res['skip'])}</p>")
             continue
         png = stats.cd_diagram(res["avg_ranks"], res["cd"], Path(fig_dir) / f"cd_{m}.png",
                                title=f"{m}: Friedman p = {res['p']:.3g}, N = {res['n']}")
         ranks = res["avg_ranks"].rename("average rank").reset_index()
         parts.append(
-            f"<h4>{html.escape(m)}</h4><p>Friedman chi2 = {res['statistic']:.3f}, "
+            f"<h4>{_heading(m)}</h4><p>Friedman chi2 = {res['statistic']:.3f}, "
             f"p = {res['p']:.3g} over N = {res['n']} datasets, k = {res['k']}; Nemenyi CD "
             f"(alpha 0.05) = {res['cd']:.3f}.</p>"
             + png_img(png.read_bytes(), f"CD diagram {m}") + _table(ranks))
