@@ -79,3 +79,17 @@ def test_ruff_check_is_clean() -> None:
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "ruff"), "check", str(REPO)],
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_prompts_file_is_made_through_the_workflow(tmp_path: Path) -> None:
+    import json
+
+    config = {"datasets": {"synthetic_bus": {**GRID["datasets"]["synthetic_bus"], "n_cases": 12}},
+              "methods": {"resnet_seg": {}}, "folds": [0], "seeds": [0]}
+    target = "results/prompts/dataset=synthetic_bus/protocol=box0/seed=0/prompts.json"
+    proc = snakemake(tmp_path, config, "--cores", "1", target)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    doc = json.loads((tmp_path / target).read_text())
+    split = (tmp_path / "results/splits/dataset=synthetic_bus/split.json").read_bytes()
+    assert doc["split_sha256"] == __import__("hashlib").sha256(split).hexdigest()
+    assert len(doc["cases"]) == 12

@@ -11,6 +11,8 @@ rule make_prompts:
         protocol=r"box\d*|pos\d+(neg\d+)?",
     params:
         overrides=dataset_overrides,
+    container:
+        container_for("cpu")
     log:
         "results/logs/make_prompts/dataset={dataset}/protocol={protocol}/seed={seed}.log",
     shell:
