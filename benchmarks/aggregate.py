@@ -14,7 +14,7 @@ import pandas as pd
 from benchmarks import grid
 from benchmarks.io import read_table, write_table
 
-KEYS = ["dataset", "method", "backbone"]
+KEYS = ["dataset", "method", "backbone", "prompt"]
 HEADLINE = ("dice", "iou", "hd95")
 
 
@@ -26,7 +26,7 @@ def _read_all(paths: list[str]) -> pd.DataFrame:
 
 
 def _cell_summary(group: pd.DataFrame) -> pd.Series:
-    """Counts and mean/std of the headline metrics over one (dataset, method, backbone)."""
+    """Counts and mean/std of the headline metrics over one (dataset, method, backbone, prompt)."""
     scored = group[group["status"] != "bad_input"]
     normal = scored[scored["subset"] == "normal"] if "subset" in scored else scored.iloc[:0]
     out = {
@@ -48,7 +48,7 @@ def _cell_summary(group: pd.DataFrame) -> pd.Series:
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, method, backbone), pooled over folds and seeds."""
+    """One row per (dataset, method, backbone, prompt), pooled over folds and seeds."""
     rows = [_cell_summary(g).rename(None).to_dict() | dict(zip(KEYS, k, strict=True))
             for k, g in metrics.groupby(KEYS, sort=True)]
     return pd.DataFrame(rows)[KEYS + [c for c in rows[0] if c not in KEYS]]

@@ -6,6 +6,7 @@ Pure and cheap: reads ``card.yaml`` files and dataset loader defaults, never imp
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,12 +19,17 @@ from benchmarks.io import write_table
 
 RUN_ROOT = "results/runs"
 CELL_PATTERN = (
-    "dataset={dataset}/method={method}/backbone={backbone}/fold={fold}/seed={seed}"
+    "dataset={dataset}/method={method}/backbone={backbone}/prompt={prompt}/fold={fold}/seed={seed}"
 )
 _CELL_RE = re.compile(
     r"dataset=(?P<dataset>[a-z0-9_]+)/method=(?P<method>[a-z0-9_]+)/"
-    r"backbone=(?P<backbone>[a-z0-9_]+)/fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
+    r"backbone=(?P<backbone>[a-z0-9_]+)/prompt=(?P<prompt>[a-z0-9]+)/"
+    r"fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
 )
+NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
+DEFAULT_PROMPTS = ["box"]  # config.yaml `prompts:` when absent (box with 0-20 px jitter)
+# card `prompt:` -> the protocol names (benchmarks/prompts.py) that such a method can take
+_PROTOCOL_KIND = {"box": re.compile(r"^box\d*$"), "point": re.compile(r"^pos\d+(neg\d+)?$")}
 
 
 class GridError(ValueError):
@@ -39,6 +45,7 @@ class Run:
     backbone: str
     fold: int
     seed: int
+    prompt: str = NO_PROMPT  # prompt protocol (grid axis); "none" for unprompted methods
 
     @property
     def path(self) -> str:
@@ -53,7 +60,7 @@ def parse_path(path: str | Path) -> Run:
         raise GridError(f"{path}: not a results/runs cell path ({CELL_PATTERN})")
     parts = match.groupdict()
     return Run(parts["dataset"], parts["method"], parts["backbone"],
-               int(parts["fold"]), int(parts["seed"]))
+               int(parts["fold"]), int(parts["seed"]), parts["prompt"])
 
 
 def dataset_dims(config: dict[str, Any], dataset_id: str) -> str:
@@ -72,7 +79,23 @@ def skip_reason(config: dict[str, Any], run: Run) -> str | None:
     dims = dataset_dims(config, run.dataset)
     if dims not in card.get("dims", ["2d"]):
         return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}"
+    kind = card.get("prompt", "none")
+    if run.prompt != NO_PROMPT and not _PROTOCOL_KIND[kind].match(run.prompt):
+        return f"{run.method} takes {kind} prompts; protocol {run.prompt} is not one"
     return None
+
+
+def method_prompts(config: dict[str, Any], method_id: str) -> list[str]:
+    """The prompt axis of one method: ``["none"]``, or config.yaml's ``prompts`` list."""
+    if registry.read_card(method_id).get("prompt", "none") == "none":
+        return [NO_PROMPT]
+    return [str(p) for p in config.get("prompts") or DEFAULT_PROMPTS]
+
+
+def prompts_path(run: Run) -> str:
+    """The pinned prompts file a prompted cell reads (rule ``make_prompts`` writes it)."""
+    return (f"results/prompts/dataset={run.dataset}/protocol={run.prompt}/seed={run.seed}/"
+            "prompts.json")
 
 
 def _check_ids(config: dict[str, Any]) -> None:
@@ -101,19 +124,20 @@ def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
         for method_id, entry in config["methods"].items():
             card_default = registry.read_card(method_id)["backbones"][:1]
             backbones = (entry or {}).get("backbones") or card_default
-            for backbone in backbones:
-                for fold in config.get("folds", [0]):
-                    for seed in config.get("seeds", [0]):
-                        run = Run(dataset_id, method_id, str(backbone), int(fold), int(seed))
-                        reason = skip_reason(config, run)
-                        (runs.append(run) if reason is None else skipped.append((run, reason)))
+            axes = itertools.product(backbones, method_prompts(config, method_id),
+                                     config.get("folds", [0]), config.get("seeds", [0]))
+            for backbone, prompt, fold, seed in axes:
+                run = Run(dataset_id, method_id, str(backbone), int(fold), int(seed), prompt)
+                reason = skip_reason(config, run)
+                (runs.append(run) if reason is None else skipped.append((run, reason)))
     return sorted(runs), sorted(skipped)
 
 
 def write_skipped(skipped: list[tuple[Run, str]], path: str | Path) -> None:
     """Write skipped cells to a TSV, only when its content changes (keeps mtimes stable)."""
     table = pd.DataFrame([{**run.__dict__, "reason": reason} for run, reason in skipped],
-                         columns=["dataset", "method", "backbone", "fold", "seed", "reason"])
+                         columns=["dataset", "method", "backbone", "prompt", "fold", "seed",
+                                  "reason"])
     path = Path(path)
     if path.exists() and path.read_text() == table.to_csv(sep="\t", index=False):
         return
@@ -141,5 +165,7 @@ def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
     """The Hydra overrides of one cell: ids, wildcards, then config.yaml's own overrides."""
     method = config["methods"][run.method] or {}
     cell = [f"method={run.method}", f"method.backbone={run.backbone}",
-            f"fold={run.fold}", f"seed={run.seed}"]
+            f"fold={run.fold}", f"seed={run.seed}", f"prompt={run.prompt}"]
+    if run.prompt != NO_PROMPT:
+        cell.append(f"prompts_file={hydra_value(prompts_path(run))}")
     return cell + dataset_overrides(config, run.dataset) + list(method.get("overrides", []))

@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from benchmarks import cases, config, registry
 from benchmarks.data.base import DataError
 from benchmarks.io import atomic_path, write_table
-from benchmarks.train import seed_everything, select_device
+from benchmarks.train import seed_everything, select_device, to_device
 from methods._api import load_state_strict
 
 
@@ -50,11 +50,12 @@ def check_probabilities(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarra
     return arr
 
 
-def predict_case(module: Any, model: Any, mcfg: Any, sample: Any, device: torch.device,
-                 threshold: float) -> np.ndarray:
-    """The thresholded binary prediction of one sample."""
-    batch = cases.original_batch(sample)
-    batch["image"] = batch["image"].to(device)
+def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_id: str,
+                 device: torch.device, threshold: float) -> np.ndarray:
+    """The thresholded binary prediction of one case (with its pinned prompt, if any)."""
+    sample = data.load(case_id)
+    batch = cases.original_batch(sample, data.prompt(case_id), data.protocol)
+    batch = to_device(batch, device)
     with torch.no_grad():
         prob = module.predict(model, batch, mcfg)
     return check_probabilities(prob, sample.mask.shape) >= threshold
@@ -71,7 +72,7 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
     for case_id in data.case_ids(cfg.fold, "test"):
         start, status, message = time.perf_counter(), "ok", ""
         try:
-            masks[case_id] = predict_case(module, model, mcfg, data.load(case_id), device,
+            masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
                                           cfg.eval.threshold)
         except DataError as err:
             status, message = "bad_input", str(err)

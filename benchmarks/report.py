@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import provenance, report_stats
+from benchmarks import provenance, report_stats, stats
 from benchmarks.io import read_table, write_text
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px}
@@ -28,6 +28,7 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, row in summary.iterrows():
         rows.append({"method": row["method"], "backbone": row["backbone"],
+                     "prompt": row["prompt"],
                      "dataset": row["dataset"], "Dice": cell(row, "dice"),
                      "IoU": cell(row, "iou"),
                      f"HD95 [{row['distance_unit']}]": cell(row, "hd95"),
@@ -36,9 +37,9 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def dice_pivot(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows method/backbone, columns datasets, cells Dice ``mean ± std (n)``."""
+    """Rows method/backbone(/prompt), columns datasets, cells Dice ``mean ± std (n)``."""
     summary = summary.assign(
-        label=summary["method"] + " / " + summary["backbone"].astype(str),
+        label=stats.entry_label(summary),
         value=[f"{m:.3f} ± {s:.3f} (n={n})" for m, s, n in
                zip(summary["dice_mean"], summary["dice_std"], summary["n_cases"],
                    strict=True)])
@@ -53,7 +54,7 @@ def distribution_figure(metrics: pd.DataFrame) -> bytes:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    data = metrics.assign(label=metrics["method"] + "/" + metrics["backbone"].astype(str))
+    data = metrics.assign(label=stats.entry_label(metrics))
     n_ds = data["dataset"].nunique()
     fig, axes = plt.subplots(1, n_ds, figsize=(4 + 3 * n_ds, 4), squeeze=False)
     for ax, (dataset, group) in zip(axes[0], data.groupby("dataset"), strict=True):

@@ -47,14 +47,14 @@ def _metrics_present(metrics: pd.DataFrame) -> list[str]:
 
 
 def counts(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset x method x backbone, summed over folds and seeds: the case counts."""
+    """Per dataset x method x backbone x prompt, summed over folds and seeds: the case counts."""
     data = metrics.assign(
         scored=metrics["status"].eq("ok"),
         failed=~metrics["status"].isin(["ok", "bad_input"]),
         bad_input=metrics["status"].eq("bad_input"),
         empty_ref=metrics["empty_ref"].astype(str).str.lower().eq("true"),
         empty_pred=metrics["empty_pred"].astype(str).str.lower().eq("true"))
-    keys = ["dataset", "method", "backbone"]
+    keys = [k for k in ("dataset", "method", "backbone", "prompt") if k in metrics]
     runs = data.drop_duplicates([*keys, "fold", "seed"]).groupby(keys).size().rename("n_runs")
     out = data.groupby(keys, sort=True).agg(
         n_total=("case_id", "size"), n_scored=("scored", "sum"), n_failed=("failed", "sum"),

@@ -33,10 +33,19 @@ def lower_is_better(metric: str) -> bool:
     return metric in LOWER_IS_BETTER
 
 
+def entry_label(df: pd.DataFrame) -> pd.Series:
+    """``method/backbone``, plus ``/<prompt>`` for prompted entries (part of a result's label)."""
+    label = df["method"].astype(str) + "/" + df["backbone"].astype(str)
+    if "prompt" in df:
+        prompt = df["prompt"].fillna("none").astype(str)
+        label = label.where(prompt.eq("none"), label + "/" + prompt)
+    return label
+
+
 def with_entry(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy with an ``entry`` column ``method/backbone``."""
+    """A copy with an ``entry`` column (:func:`entry_label`)."""
     out = df.copy()
-    out["entry"] = out["method"].astype(str) + "/" + out["backbone"].astype(str)
+    out["entry"] = entry_label(out)
     return out
 
 

@@ -82,12 +82,14 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
         order = torch.randperm(len(samples), generator=gen).tolist()
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
-            chunk = [cases.resized(samples[i], mcfg.image_size, bool(f))
+            chunk = [cases.resized(samples[i], mcfg.image_size, bool(f), data.prompt(ids[i]),
+                                   data.protocol)
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield cases.collate(chunk)
 
 
-def _to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch with every tensor on ``device`` (meta stays as it is)."""
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
@@ -100,7 +102,7 @@ def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.
     rows, start = [], time.perf_counter()
     model.train()
     for step in tqdm(range(mcfg.max_steps), desc="train", file=sys.stderr, mininterval=5):
-        out = module.train_step(model, _to(next(batches), device), mcfg)
+        out = module.train_step(model, to_device(next(batches), device), mcfg)
         loss = out["loss"]
         if not torch.isfinite(loss):
             raise TrainingError(f"non-finite loss {loss.item()} at step {step}")
@@ -141,6 +143,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     write_table(out_dir / "train_log.csv", log)
     write_text(out_dir / "config.resolved.yaml", to_yaml(cfg))
     info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
+                              prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
                               n_train_cases=len(ids), train_seconds=round(wall, 2), **counts)
     write_json(out_dir / "provenance.json", info)
     return info

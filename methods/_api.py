@@ -48,8 +48,10 @@ class Batch(TypedDict, total=False):
     image: float32 ``[B, 3, H, W]`` in [0, 1] (grey images repeated to 3 channels; methods apply
         their own intensity normalisation).
     mask: uint8 ``[B, 1, H, W]`` in {0, 1} (training only).
-    box: float32 ``[B, 4]``, xyxy in pixels of ``image`` (prompted methods).
-    points: float32 ``[B, N, 2]`` (x, y) in pixels; ``point_labels`` int64 ``[B, N]`` (1 fg, 0 bg).
+    box: float32 ``[B, 4]``, xyxy in pixels of ``image``, from the run's pinned prompts file
+        (box protocols); NaN where the reference is empty (no prompt to give).
+    points: float32 ``[B, N, 2]`` (x, y) in pixels; ``point_labels`` int64 ``[B, N]`` (1 fg,
+        0 bg, -1 padding as in SAM), for click protocols. Unprompted runs get neither.
     meta: one :class:`Meta` per sample.
     """
 

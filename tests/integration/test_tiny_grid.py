@@ -58,7 +58,7 @@ def test_per_case_table_records_protocol_and_status(tiny_run: Path) -> None:
 
 
 def test_cell_has_config_and_provenance(tiny_run: Path) -> None:
-    cell = next((tiny_run / "results" / "runs").glob("dataset=*/method=yolo_seg/*/*/*/train"))
+    cell = next((tiny_run / "results" / "runs").glob("dataset=*/method=yolo_seg/*/*/*/*/train"))
     assert (cell / "config.resolved.yaml").read_text().count("max_epochs: 1") == 1
     assert '"weights": "random_init"' in (cell / "provenance.json").read_text()
 

@@ -194,7 +194,7 @@ def test_submit_reruns_one_cell_on_slurm(slurm_run) -> None:
     from benchmarks import grid
 
     workdir = slurm_run["workdir"]
-    cell = grid.parse_path(next((workdir / "results" / "runs").rglob("method=resnet_seg/*/*/*")))
+    cell = grid.parse_path(next((workdir / "results" / "runs").rglob("method=resnet_seg/*/*/*/*")))
     metrics = workdir / "results" / "runs" / cell.path / "evaluate" / "metrics.csv"
     before = metrics.stat().st_mtime
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}

@@ -21,7 +21,7 @@ ROWS = [  # (case, status, subset, empty_ref, empty_pred, dice)
 
 def _table() -> pd.DataFrame:
     return pd.DataFrame([{
-        "dataset": "d1", "method": "m1", "backbone": "b", "fold": 0, "seed": 0,
+        "dataset": "d1", "method": "m1", "backbone": "b", "prompt": "none", "fold": 0, "seed": 0,
         "weights": "random_init", "case_id": c, "status": s, "subset": sub, "empty_ref": er,
         "empty_pred": ep, "distance_unit": "px", "dice": d, "iou": d, "hd95": 1.0,
     } for c, s, sub, er, ep, d in ROWS])
@@ -33,6 +33,12 @@ def test_summary_counts_and_means() -> None:
     assert row["dice_mean"] == pytest.approx((0.8 + 0.6 + 0.0 + 1.0) / 4)  # failure counts as 0
     assert row["n_empty_ref"] == 1 and row["fp_rate_normal"] == 0.0
     assert row["weights"] == "random_init"
+
+
+def test_each_prompt_protocol_is_its_own_row() -> None:
+    both = pd.concat([_table().assign(prompt="box"), _table().assign(prompt="pos1")])
+    summary = aggregate.summarise(both)
+    assert summary["prompt"].tolist() == ["box", "pos1"] and (summary["n_cases"] == 5).all()
 
 
 def test_missing_input_is_an_error(tmp_path: Path) -> None:

@@ -68,3 +68,38 @@ def test_write_skipped_keeps_mtime_when_unchanged(tmp_path) -> None:
     grid.write_skipped(skipped, path)
     assert path.stat().st_mtime_ns == first
     assert path.read_text().count("\n") == len(skipped) + 1
+
+
+@pytest.fixture
+def resnet_takes_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """resnet_seg's card as if it said ``prompt: box`` (no prompted method exists yet)."""
+    read_card = grid.registry.read_card
+
+    def card(method_id: str) -> dict:
+        out = dict(read_card(method_id))
+        return out | {"prompt": "box"} if method_id == "resnet_seg" else out
+
+    monkeypatch.setattr(grid.registry, "read_card", card)
+
+
+def test_prompt_axis_applies_to_prompted_methods_only(resnet_takes_boxes) -> None:
+    config = copy.deepcopy(CONFIG) | {"prompts": ["box", "box0", "pos1neg1"]}
+    runs, skipped = grid.expand(config)
+    resnet = {r.prompt for r in runs if r.method == "resnet_seg"}
+    assert resnet == {"box", "box0"} and {r.prompt for r in runs if r.method == "yolo_seg"} == {
+        "none"}
+    assert len(runs) == 2 * 2 * 2 + 1 * 2  # resnet: 2 backbones x 2 box protocols x 2 folds
+    clicks = [reason for run, reason in skipped if run.prompt == "pos1neg1"
+              and run.dataset == "synthetic_bus"]
+    assert clicks == ["resnet_seg takes box prompts; protocol pos1neg1 is not one"] * 4
+
+
+def test_prompted_cell_reads_its_pinned_prompts_file(resnet_takes_boxes) -> None:
+    run = grid.Run("synthetic_bus", "resnet_seg", "resnet18", 1, 2, "box0")
+    assert grid.parse_path(f"results/runs/{run.path}/predict/cases.csv") == run
+    items = grid.overrides_for(CONFIG, run)
+    assert "prompt=box0" in items
+    assert ("prompts_file='results/prompts/dataset=synthetic_bus/protocol=box0/seed=2/"
+            "prompts.json'") in items
+    assert "prompt=none" in grid.overrides_for(CONFIG, grid.Run("synthetic_bus", "yolo_seg",
+                                                                 "n", 0, 0))

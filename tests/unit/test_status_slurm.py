@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks import status
 
-CELL = "dataset=synthetic_bus/method=resnet_seg/backbone=resnet18/fold=0/seed=0"
+CELL = "dataset=synthetic_bus/method=resnet_seg/backbone=resnet18/prompt=none/fold=0/seed=0"
 OOM_LINE = ("slurmstepd: error: StepId=19.0 exceeded memory limit (1318989824 > 1048576000), "
             "being killed")
 TIME_LINE = ("slurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-11-23T20:10:01 "

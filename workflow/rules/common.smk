@@ -27,10 +27,11 @@ wildcard_constraints:
     backbone=r"[a-z0-9_]+",
     fold=r"\d+",
     seed=r"\d+",
+    prompt=r"none|box\d*|pos\d+(neg\d+)?",
 
 
 def _run(wc):
-    return grid.Run(wc.dataset, wc.method, wc.backbone, int(wc.fold), int(wc.seed))
+    return grid.Run(wc.dataset, wc.method, wc.backbone, int(wc.fold), int(wc.seed), wc.prompt)
 
 
 def cell_overrides(wc):
@@ -40,6 +41,12 @@ def cell_overrides(wc):
 
 def dataset_overrides(wc):
     return " ".join(shlex.quote(item) for item in grid.dataset_overrides(config, wc.dataset))
+
+
+def prompts_input(wc):
+    """The pinned prompts file of a prompted cell; nothing for prompt=none."""
+    run = _run(wc)
+    return [] if run.prompt == grid.NO_PROMPT else [grid.prompts_path(run)]
 
 
 def cell_targets(stage_file):

@@ -4,6 +4,7 @@
 rule predict_cases:
     input:
         split=SPLIT,
+        prompts=prompts_input,
         model=f"{CELL}/train/model.pt",
     output:
         masks=f"{CELL}/predict/predictions.npz",

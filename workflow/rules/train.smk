@@ -4,6 +4,7 @@
 rule train_model:
     input:
         split=SPLIT,
+        prompts=prompts_input,
     output:
         model=f"{CELL}/train/model.pt",
         provenance=f"{CELL}/train/provenance.json",
