@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from benchmarks import registry
+from benchmarks import prompts, registry
 from benchmarks.io import write_table
 
 RUN_ROOT = "results/runs"
@@ -26,10 +26,9 @@ _CELL_RE = re.compile(
     r"backbone=(?P<backbone>[a-z0-9_]+)/prompt=(?P<prompt>[a-z0-9]+)/"
     r"fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
 )
+PROMPTS_PATTERN = "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json"
 NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
 DEFAULT_PROMPTS = ["box"]  # config.yaml `prompts:` when absent (box with 0-20 px jitter)
-# card `prompt:` -> the protocol names (benchmarks/prompts.py) that such a method can take
-_PROTOCOL_KIND = {"box": re.compile(r"^box\d*$"), "point": re.compile(r"^pos\d+(neg\d+)?$")}
 
 
 class GridError(ValueError):
@@ -79,9 +78,11 @@ def skip_reason(config: dict[str, Any], run: Run) -> str | None:
     dims = dataset_dims(config, run.dataset)
     if dims not in card.get("dims", ["2d"]):
         return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}"
-    kind = card.get("prompt", "none")
-    if run.prompt != NO_PROMPT and not _PROTOCOL_KIND[kind].match(run.prompt):
-        return f"{run.method} takes {kind} prompts; protocol {run.prompt} is not one"
+    if run.prompt != NO_PROMPT:
+        kind = "box" if prompts.parse_protocol(run.prompt).box else "point"
+        takes = card.get("prompt", "none")
+        if takes != kind:
+            return f"{run.method} takes {takes} prompts; {run.prompt} is a {kind} protocol"
     return None
 
 
@@ -94,8 +95,7 @@ def method_prompts(config: dict[str, Any], method_id: str) -> list[str]:
 
 def prompts_path(run: Run) -> str:
     """The pinned prompts file a prompted cell reads (rule ``make_prompts`` writes it)."""
-    return (f"results/prompts/dataset={run.dataset}/protocol={run.prompt}/seed={run.seed}/"
-            "prompts.json")
+    return PROMPTS_PATTERN.format(dataset=run.dataset, protocol=run.prompt, seed=run.seed)
 
 
 def _check_ids(config: dict[str, Any]) -> None:

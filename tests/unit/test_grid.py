@@ -91,7 +91,7 @@ def test_prompt_axis_applies_to_prompted_methods_only(resnet_takes_boxes) -> Non
     assert len(runs) == 2 * 2 * 2 + 1 * 2  # resnet: 2 backbones x 2 box protocols x 2 folds
     clicks = [reason for run, reason in skipped if run.prompt == "pos1neg1"
               and run.dataset == "synthetic_bus"]
-    assert clicks == ["resnet_seg takes box prompts; protocol pos1neg1 is not one"] * 4
+    assert clicks == ["resnet_seg takes box prompts; pos1neg1 is a point protocol"] * 4
 
 
 def test_prompted_cell_reads_its_pinned_prompts_file(resnet_takes_boxes) -> None:

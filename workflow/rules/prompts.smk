@@ -6,7 +6,7 @@ rule make_prompts:
     input:
         SPLIT,
     output:
-        "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json",
+        grid.PROMPTS_PATTERN,
     wildcard_constraints:
         protocol=r"box\d*|pos\d+(neg\d+)?",
     params:
