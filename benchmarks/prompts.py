@@ -34,6 +34,7 @@ import numpy as np
 from benchmarks.io import write_text
 
 COORDINATES = "x=column (array axis 1), y=row (array axis 0), pixels; boxes xyxy inclusive"
+PROTOCOL_PATTERN = r"box\d*|pos\d+(neg\d+)?"  # every name parse_protocol accepts (wildcards)
 _BOX = re.compile(r"^box(?P<jitter>\d+)?$")
 _POINTS = re.compile(r"^pos(?P<pos>\d+)(?:neg(?P<neg>\d+))?$")
 

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))  # benchmarks/ and method
 
 from snakemake.utils import validate
 
-from benchmarks import containers, grid, registry
+from benchmarks import containers, grid, prompts, registry
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -27,7 +27,7 @@ wildcard_constraints:
     backbone=r"[a-z0-9_]+",
     fold=r"\d+",
     seed=r"\d+",
-    prompt=r"none|box\d*|pos\d+(neg\d+)?",
+    prompt=f"{grid.NO_PROMPT}|{prompts.PROTOCOL_PATTERN}",
 
 
 def _run(wc):

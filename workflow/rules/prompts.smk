@@ -8,7 +8,7 @@ rule make_prompts:
     output:
         grid.PROMPTS_PATTERN,
     wildcard_constraints:
-        protocol=r"box\d*|pos\d+(neg\d+)?",
+        protocol=prompts.PROTOCOL_PATTERN,
     params:
         overrides=dataset_overrides,
     container:
