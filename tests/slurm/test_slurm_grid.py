@@ -227,7 +227,8 @@ def test_sbatch_wrapper_drives_the_grid_from_a_slurm_job(slurm_run) -> None:
     assert proc.returncode == 0, proc.stderr + log[-3000:]
     assert f"driver job {driver} on " in log
     records = jobcomp()
-    inner = {job: rec for job, rec in records.items() if int(job) > int(driver)}
+    inner = {job: rec for job, rec in records.items()
+             if int(job) > int(driver) and rec["WorkDir"] == str(workdir)}
     assert records[driver]["JobState"] == "COMPLETED"
     # the two evaluate jobs (one array submission when both are ready together)
     assert len(inner) == 2 and {r["JobState"] for r in inner.values()} == {"COMPLETED"}
