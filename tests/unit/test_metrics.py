@@ -152,3 +152,16 @@ def test_far_points_fall_back_to_the_kdtree_exactly():
     pred = _mask((3, 300), (S(1, 2), S(0, 1)))
     ref = _mask((3, 300), (S(1, 2), S(299, 300)))  # 299 px apart: beyond the probed offsets
     assert metrics.case_metrics(pred, ref, (1.0, 0.5))["hd"] == 149.5
+
+
+def test_two_threads_give_the_serial_distances_exactly(monkeypatch) -> None:
+    rng = np.random.default_rng(7)
+    pred, ref = rng.random((2, 30, 40, 50)) > 0.7
+    spacing = (2.5, 0.8, 0.7)
+    monkeypatch.setattr(metrics, "_PARALLEL_MIN_VOXELS", 10**12)  # serial
+    serial = metrics.directed_distances(pred, ref, spacing), metrics.nsd(pred, ref, spacing, 1.0)
+    monkeypatch.setattr(metrics, "_PARALLEL_MIN_VOXELS", 0)  # always on two threads
+    threaded = metrics.directed_distances(pred, ref, spacing), metrics.nsd(pred, ref, spacing, 1.0)
+    for a, b in zip(serial[0], threaded[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert serial[1] == threaded[1]
