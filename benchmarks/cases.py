@@ -81,6 +81,9 @@ def prompt_fields(prompt: dict[str, Any] | None, protocol: prompts.Protocol | No
     """
     if protocol is None:
         return {}
+    if prompt is not None and "slices" in prompt:  # a volume's per-slice prompts
+        raise prompts.PromptError("3D prompts (per-slice boxes) are not turned into batches yet: "
+                                  "the harness has no 3D method path; run 3D data with prompt=none")
     scale = torch.tensor([dst_hw[1] / src_hw[1], dst_hw[0] / src_hw[0]])
     if protocol.box:
         raw = (prompt or {}).get("box")

@@ -110,6 +110,8 @@ def test_box_is_scaled_to_the_resized_image_and_mirrored_with_it() -> None:
     empty = cases.prompt_fields({"status": "empty_mask", "box": None}, proto, (9, 9), (9, 9))
     assert torch.isnan(empty["box"]).all()
     assert cases.prompt_fields(prompt, None, (100, 200), (50, 50)) == {}
+    with pytest.raises(prompts.PromptError, match="3D prompts"):
+        cases.prompt_fields({"status": "ok", "slices": []}, proto, (9, 9), (9, 9))
 
 
 def test_clicks_are_padded_with_label_minus_one_and_batched() -> None:
