@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig
 
-from benchmarks import config, prompts, splits
+from benchmarks import config, grid, prompts, splits
 from benchmarks.data.base import CaseRef, Sample
 
 
@@ -51,7 +51,7 @@ def open_run(cfg: DictConfig) -> RunData:
     if unknown:
         raise splits.SplitError(f"{cfg.split_file}: cases {unknown[:5]} are not in {dcfg.root}; "
                                 "the data changed since the split was written: delete and rerun")
-    if cfg.prompt == "none":
+    if cfg.prompt == grid.NO_PROMPT:
         return RunData(loader, dcfg, split, sha, refs)
     if not cfg.prompts_file:
         raise prompts.PromptError(f"prompt={cfg.prompt} needs prompts_file=<path> "

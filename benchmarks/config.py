@@ -18,7 +18,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks import registry
+from benchmarks import grid, registry
 
 
 @dataclass
@@ -55,7 +55,7 @@ class RunConfig:
     seed: int = 0  # training seed (the split has its own seed in the dataset config)
     device: str = "auto"  # "auto" = cuda when available, else cpu
     split_file: str = ""  # written by `cli split`; required by train/predict
-    prompt: str = "none"  # prompt protocol (grid axis; benchmarks/prompts.py), "none" = no prompts
+    prompt: str = grid.NO_PROMPT  # prompt protocol (grid axis; benchmarks/prompts.py)
     prompts_file: str = ""  # written by `cli prompts`; required when prompt != "none"
     paths: PathsConfig = field(default_factory=PathsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

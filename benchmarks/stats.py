@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as ss
 
+from benchmarks.grid import NO_PROMPT
 from benchmarks.io import atomic_path
 
 LOWER_IS_BETTER = frozenset({"hd95", "hd", "assd"})
@@ -37,8 +38,8 @@ def entry_label(df: pd.DataFrame) -> pd.Series:
     """``method/backbone``, plus ``/<prompt>`` for prompted entries (part of a result's label)."""
     label = df["method"].astype(str) + "/" + df["backbone"].astype(str)
     if "prompt" in df:
-        prompt = df["prompt"].fillna("none").astype(str)
-        label = label.where(prompt.eq("none"), label + "/" + prompt)
+        prompt = df["prompt"].fillna(NO_PROMPT).astype(str)
+        label = label.where(prompt.eq(NO_PROMPT), label + "/" + prompt)
     return label
 
 
