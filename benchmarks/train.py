@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -132,6 +133,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     start = time.perf_counter()
     if registry.read_card(method_id).get("trainer") == "fit":
         work = out_dir / "fit_work"
+        shutil.rmtree(work, ignore_errors=True)  # starts empty: nothing from an earlier run leaks
         budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
         model, log = module.fit(model, TrainData(cases.iter_samples(data, ids), work, cfg.seed),
                                 mcfg, budget)

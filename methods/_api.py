@@ -68,7 +68,8 @@ class TrainData:
     """What ``fit`` receives: the training split, materialised by the harness.
 
     ``samples`` yields ``(case_id, image uint8 [H, W, 3], mask bool [H, W])`` at original size;
-    ``work_dir`` is a private scratch folder inside the run's output directory.
+    ``work_dir`` is a private scratch folder inside the run's output directory, empty at the start
+    of every run (the harness removes what an earlier run left there).
     """
 
     samples: Any

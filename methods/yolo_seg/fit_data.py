@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,15 @@ def polygons(mask: np.ndarray) -> list[np.ndarray]:
 def write_dataset(samples: Iterable[Any], root: Path) -> Path:
     """Write ``images/train``, ``labels/train`` and ``data.yaml``; return the yaml path.
 
+    ``root`` is emptied first: ultralytics trains on every image in the folder, so images left by
+    an earlier run with another split (today's test cases) would leak into training.
     Lesion-free images get an empty label file (ultralytics treats them as background).
     The validation entry points at the training images: the harness never selects checkpoints
     on held-out data, and the test fold must stay unseen.
     """
-    (root / "images" / "train").mkdir(parents=True, exist_ok=True)
-    (root / "labels" / "train").mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "images" / "train").mkdir(parents=True)
+    (root / "labels" / "train").mkdir(parents=True)
     for sample in samples:
         Image.fromarray(sample.image).save(root / "images" / "train" / f"{sample.case_id}.png")
         lines = ["0 " + " ".join(f"{v:.6f}" for v in poly.ravel())

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
-from benchmarks import cases, config, registry, train
+from benchmarks import cases, config, registry, splits, train
+from benchmarks.data.base import Sample
 from methods._api import Budget, TrainData
 from methods.yolo_seg import fit_data
 from tests.conftest import run_overrides
@@ -36,3 +38,42 @@ def test_fit_one_epoch_changes_weights_and_logs_loss(bus_root: Path, bus_split: 
     changed = [k for k, v in trained.state_dict().items() if not torch.equal(v, before[k])]
     assert changed
     assert (tmp_path / "dataset" / "labels" / "train").is_dir()
+
+
+def _stems(folder: Path) -> set[str]:
+    return {p.stem for p in folder.iterdir()}
+
+
+def test_dataset_folder_holds_exactly_the_given_samples(tmp_path: Path) -> None:
+    """Issue 9 item 1: a second materialisation must not keep the first one's images."""
+    def sample(case_id: str) -> Sample:
+        mask = np.zeros((16, 16), bool)
+        mask[4:10, 4:10] = True
+        return Sample(case_id, np.full((16, 16, 3), 100, np.uint8), mask, None)
+
+    fit_data.write_dataset([sample("a"), sample("b"), sample("c")], tmp_path / "dataset")
+    fit_data.write_dataset([sample("c"), sample("d")], tmp_path / "dataset")
+    assert _stems(tmp_path / "dataset" / "images" / "train") == {"c", "d"}
+    assert _stems(tmp_path / "dataset" / "labels" / "train") == {"c", "d"}
+
+
+def test_retrain_with_changed_split_trains_on_its_training_cases_only(
+        bus_root: Path, bus_split: Path, tmp_path: Path) -> None:
+    """Issue 9 item 1: retraining a cell in place after the split changed (3 -> 2 folds) trains on
+    exactly the new split's training cases; no test case of the new fold is in the image folder."""
+    split2 = tmp_path / "split2.json"
+    splits.write_for(config.compose_run(
+        ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
+         "dataset.n_folds=2"], with_method=False), split2)
+    out = tmp_path / "train"
+    for split in (bus_split, split2):
+        overrides = [o if not o.startswith("split_file=") else f"split_file={split}"
+                     for o in run_overrides("yolo_seg", bus_root, bus_split, "method.backbone=n",
+                                            "method.augment=false", "method.max_epochs=1")]
+        info = train.run(config.compose_run(overrides), out)
+    split_doc, _ = splits.read_split(split2)
+    expected = set(splits.select(split_doc, 0, "train"))
+    assert _stems(out / "fit_work" / "dataset" / "images" / "train") == expected
+    assert not expected & set(splits.select(split_doc, 0, "test"))
+    assert info["n_train_cases"] == len(expected)
+    assert len(pd.read_csv(out / "train_log.csv")) == 1  # one epoch, not the earlier run's too
