@@ -1,7 +1,14 @@
-"""Atomic file writes, so that a crash or a rerun never leaves a half-written result behind."""
+"""Atomic file writes, so that a crash or a rerun never leaves a half-written result behind.
+
+Files get the permissions any other tool would give them (``0666`` less the user's umask), so
+colleagues on a shared cluster can read a grid's results. A folder that cannot be written (read-only
+file system, no permission, full disk or quota) is a :class:`ResultsWriteError` naming the folder
+and the cause, not a bare traceback.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -13,19 +20,66 @@ from typing import Any
 import pandas as pd
 import yaml
 
+# errno -> why a folder cannot take a file, and what to do about it
+_WRITE_CAUSES = {
+    errno.EROFS: ("its file system is mounted read-only",
+                  "choose a writable results folder (paths.results) or remount it read-write"),
+    errno.EACCES: ("this user may not write there", "fix its permissions or choose another folder"),
+    errno.EPERM: ("this user may not write there", "fix its permissions or choose another folder"),
+    errno.ENOSPC: ("its disk is full", "free space there (df -h) and rerun; finished results "
+                   "are kept"),
+    errno.EDQUOT: ("the disk quota is exceeded", "free space or raise the quota and rerun; "
+                   "finished results are kept"),
+}
+
+
+class ResultsWriteError(OSError):
+    """A result that cannot be written: the message names the folder, the cause and the fix."""
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux), else by setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _write_error(err: OSError, path: Path) -> ResultsWriteError:
+    cause, fix = _WRITE_CAUSES[err.errno]
+    return ResultsWriteError(err.errno, f"cannot write {path.name} in {path.parent}: {cause} "
+                                        f"({os.strerror(err.errno)}); {fix}")
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; renamed onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; renamed onto ``path`` only if the block succeeds.
+
+    The file ends with mode ``0666 & ~umask`` (``mkstemp`` alone would leave it ``0600``).
+
+    Raises:
+        ResultsWriteError: when the folder is read-only, not writable for this user, or full.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.errno not in _WRITE_CAUSES or isinstance(err, ResultsWriteError):
+            raise
+        raise _write_error(err, path) from err
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 
