@@ -168,8 +168,25 @@ def read_nifti_pair(image_path: str, label_path: str) -> tuple[np.ndarray, np.nd
         raise DataError(f"{label_path}: affine differs from image {image_path}; the label is "
                         "not on the image grid (resample it onto the image)")
     spacing = tuple(float(z) for z in img.header.get_zooms()[:3])
-    labels = np.rint(np.asarray(lab.dataobj)).astype(np.int64)
-    return np.asarray(img.dataobj, dtype=np.float32), labels, spacing
+    image = _finite(np.asarray(img.dataobj, dtype=np.float32), image_path, "image",
+                    "set them to the background intensity")
+    raw = _finite(np.asarray(lab.dataobj), label_path, "label map",
+                  "labels are integer ids; repair the label file")
+    return image, np.rint(raw).astype(np.int64), spacing
+
+
+def _finite(arr: np.ndarray, path: str, what: str, fix: str) -> np.ndarray:
+    """``arr`` unchanged, or :class:`DataError` naming ``path`` when it holds NaN or inf voxels.
+
+    An error, not a repair: a NaN voxel has no right value to stand for (0 is a real intensity in
+    CT and MR, and NaN labels once became background silently), so the file must be fixed. The
+    harness records the error per case (``bad_input``) and ``cli check-data`` lists it.
+    """
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        n = int(arr.size - np.isfinite(arr).sum())
+        raise DataError(f"{path}: {n} NaN or infinite voxels in the {what}; {fix} "
+                        "or remove the case")
+    return arr
 
 
 def _canonical(path: str) -> Any:

@@ -168,3 +168,18 @@ def test_3d_spacing_follows_reorientation(tmp_path: Path) -> None:
     assert sample.mask.shape == (6, 5, 4)
     assert sample.spacing_mm == pytest.approx((0.7, 1.1, 2.5))
     assert tuple(np.argwhere(sample.mask)[0]) == (3, 2, 1)
+
+
+@pytest.mark.parametrize("bad", ["image", "label"])
+def test_3d_nan_voxels_are_named(tmp_path: Path, bad: str) -> None:
+    """Issue 9 item 5: NaN image voxels were accepted, NaN label voxels became background."""
+    image, label = np.ones((8, 8, 4), np.float32), np.ones((8, 8, 4), np.float32)
+    (image if bad == "image" else label)[2, 3, 1] = np.nan
+    _nifti(tmp_path / "imagesTr" / "c1_0000.nii.gz", image)
+    _nifti(tmp_path / "labelsTr" / "c1.nii.gz", label)
+    cfg = nnunet3d.Config(root=str(tmp_path))
+    path = {"image": "imagesTr/c1_0000", "label": "labelsTr/c1"}[bad]
+    with pytest.raises(DataError, match=rf"{path}\.nii\.gz: 1 NaN or infinite voxels"):
+        nnunet3d.load_case(nnunet3d.list_cases(cfg)[0], cfg)
+    report = check_data.inspect(nnunet3d, cfg, "nnunet3d")
+    assert len(report.problems) == 1 and "NaN" in report.problems[0]
