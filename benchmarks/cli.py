@@ -208,14 +208,14 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: one line naming the key or file, no traceback."""
-    from benchmarks import config, grid, prompts, registry, splits, weights
+    from benchmarks import config, evaluate, grid, prompts, registry, splits, weights
     from benchmarks.data.base import DataError
     from benchmarks.io import ResultsWriteError
     from methods._api import WeightsError
 
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
             weights.WeightsFileError, WeightsError, DataError, prompts.PromptError,
-            ResultsWriteError)
+            ResultsWriteError, evaluate.PredictionFileError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,6 +7,8 @@ with no scores (a data problem, counted and shown, not charged to the method).
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +23,43 @@ from benchmarks.io import read_table, write_table
 METRICS = (*metrics.OVERLAP, *metrics.DISTANCES, "nsd")
 
 
+class PredictionFileError(ValueError):
+    """A predictions file that cannot be read; the message names it and the fix."""
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Every mask in ``predictions.npz`` (a truncated or damaged file is named, with the fix)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+        raise PredictionFileError(
+            f"{path}: cannot read the predictions ({type(err).__name__}: {err}); the file is "
+            "truncated or damaged (a predict job killed mid-copy?): delete it and rerun the "
+            "predict stage of this cell") from err
+
+
+def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
+    """Why a stored prediction is not a binary mask of ``shape`` (``None`` when it is one)."""
+    if pred.shape != tuple(shape):
+        return f"prediction shape {pred.shape} != reference {tuple(shape)}"
+    if pred.dtype == bool:
+        return None
+    if not np.issubdtype(pred.dtype, np.number):
+        return f"prediction dtype {pred.dtype} is not boolean or numeric"
+    if not np.isfinite(pred).all():
+        return f"prediction has {int((~np.isfinite(pred)).sum())} NaN or infinite pixels"
+    values = np.unique(pred)
+    if not np.isin(values, (0, 1)).all():
+        return (f"prediction values {values[:5].tolist()} are not in {{0, 1}} (probabilities or "
+                "0/255 images must be thresholded by the predict stage)")
+    return None
+
+
 def _prediction_status(pred_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, dict[str, str]]]:
-    with np.load(pred_dir / "predictions.npz") as npz:
-        masks = {k: npz[k] for k in npz.files}
-    table = read_table(pred_dir / "cases.csv").fillna("")
+    masks = read_predictions(pred_dir / "predictions.npz")
+    table = read_table(pred_dir / "cases.csv")
+    table["message"] = table["message"].astype(object).fillna("")
     return masks, {r.case_id: {"status": r.status, "message": r.message}
                    for r in table.itertuples()}
 
@@ -35,11 +70,12 @@ def score_case(sample: Any, pred: np.ndarray | None, status: str, ecfg: Any) -> 
     if pred is None or status != "ok":
         return {**metrics.worst_metrics(sample.mask.shape, spacing),
                 "status": status if status != "ok" else "missing"}
-    if pred.shape != sample.mask.shape:
+    reason = invalid_reason(pred, sample.mask.shape)
+    if reason is not None:
         return {**metrics.worst_metrics(sample.mask.shape, spacing), "status": "invalid_prediction",
-                "message": f"prediction shape {pred.shape} != reference {sample.mask.shape}"}
-    values = metrics.case_metrics(pred, sample.mask, spacing, ecfg.hd95, ecfg.empty_one,
-                                  ecfg.nsd_tolerance)
+                "message": reason}
+    values = metrics.case_metrics(pred.astype(bool), sample.mask, spacing, ecfg.hd95,
+                                  ecfg.empty_one, ecfg.nsd_tolerance)
     return {**values, "status": "ok"}
 
 
@@ -52,7 +88,7 @@ def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any
                 **dict.fromkeys(METRICS, np.nan)}
     row = {"case_id": case_id, "subset": sample.subset, "message": recorded["message"],
            "empty_ref": not sample.mask.any(),
-           "empty_pred": bool(case_id in masks and not masks[case_id].any()),
+           "empty_pred": bool(case_id in masks and not np.nan_to_num(masks[case_id]).any()),
            "distance_unit": "px" if sample.spacing_mm is None else "mm"}
     return row | score_case(sample, masks.get(case_id), recorded["status"], ecfg)
 
