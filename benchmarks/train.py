@@ -94,12 +94,18 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def cosine_factor(mcfg: Any):
+    """LR factor per step: cosine from ``lr`` to the method's optional ``min_lr`` (default 0)."""
+    floor = getattr(mcfg, "min_lr", 0.0) / mcfg.lr if mcfg.lr else 0.0
+    steps = max(mcfg.max_steps, 1)
+    return lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / steps))
+
+
 def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.device
                ) -> pd.DataFrame:
     """Run ``mcfg.max_steps`` optimiser steps with cosine decay; one log row per step."""
     opt = make_optimizer(model, module, mcfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / max(mcfg.max_steps, 1))))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(mcfg))
     rows, start = [], time.perf_counter()
     model.train()
     for step in tqdm(range(mcfg.max_steps), desc="train", file=sys.stderr, mininterval=5):

@@ -33,8 +33,9 @@ def _expected_sha(method_id: str, mcfg: Any) -> str:
         return str(mcfg.weights_sha256)
     registry_entries = registry.read_card(method_id).get("weights") or {}
     for entry in registry_entries.values():
-        if entry.get("file") == Path(mcfg.weights).name:
-            return str(entry.get("sha256") or entry["sha256_prefix"])
+        checksum = entry.get("sha256") or entry.get("sha256_prefix")
+        if entry.get("file") == Path(mcfg.weights).name and checksum:  # some files have none
+            return str(checksum)
     raise WeightsFileError(
         f"method.weights={mcfg.weights!r} has no checksum: set method.weights_sha256=<sha256sum of "
         f"the file> or add it to the weights registry in {registry.method_card_path(method_id)}"

@@ -17,6 +17,8 @@ and ``method.py``, which must define:
   that cannot be split into steps (ultralytics); returns the trained model and a per-epoch log. Its
   use is declared in ``card.yaml`` (``trainer: fit``) and justified in a comment in the method.
 - optional ``param_groups(model, cfg)``: optimiser parameter groups.
+- optional ``Config.min_lr``: the floor of the harness's per-step cosine schedule (default 0;
+  ``eta_min`` of ``CosineAnnealingLR``).
 
 Method modules never import Hydra, and import heavy upstream packages inside functions so that
 reading a ``Config`` stays cheap.

@@ -46,6 +46,13 @@ def test_file_without_checksum_is_refused(tmp_path: Path) -> None:
         weights.resolve("yolo_seg", _Cfg(path.name), tmp_path)
 
 
+def test_registry_entry_without_checksum_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "sam2.1_hiera_tiny.pt"  # in esam2_bls's registry; Meta publishes no sha256
+    torch.save({}, path)
+    with pytest.raises(weights.WeightsFileError, match="weights_sha256"):
+        weights.resolve("esam2_bls", _Cfg(path.name), tmp_path)
+
+
 def test_right_sha256_returns_path_and_digest(tmp_path: Path) -> None:
     path = _save(tmp_path, nn.Linear(2, 2))
     digest = weights.sha256_file(path)

@@ -1,0 +1,88 @@
+"""sam2 (facebookresearch/sam2 = PyPI ``sam2==1.1.0``) models built without Hydra.
+
+``sam2.build_sam.build_sam2`` composes its config through Hydra's global state, which the harness
+clears and re-creates for its own config (cpu-feasibility 3.4, pitfall 5), and it defaults to
+``device="cuda"`` (pitfall 1). We read the packaged yaml with OmegaConf and instantiate its
+``_target_`` tree ourselves, on the CPU, with the same overrides ``build_sam2`` applies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+# Our backbone ids (result-path safe: no "+") -> the suffix of sam2's config names.
+BACKBONES = {"hiera_t": "t", "hiera_s": "s", "hiera_b_plus": "b+", "hiera_l": "l"}
+UPSTREAM_SIZE = 1024  # sam2 configs: model.image_size
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # sam2/utils/transforms.py SAM2Transforms
+IMAGENET_STD = (0.229, 0.224, 0.225)  # sam2/utils/transforms.py SAM2Transforms
+# build_sam2(apply_postprocessing=True): fall back to multimask output when one mask is unstable.
+POSTPROCESSING = {
+    "dynamic_multimask_via_stability": True,
+    "dynamic_multimask_stability_delta": 0.05,
+    "dynamic_multimask_stability_thresh": 0.98,
+}
+
+
+def config_path(backbone: str, version: str = "2.1") -> Path:
+    """The packaged yaml of a backbone (``configs/sam2.1/sam2.1_hiera_t.yaml`` etc.)."""
+    if backbone not in BACKBONES:
+        raise ValueError(f"method.backbone={backbone!r}: use one of {sorted(BACKBONES)}")
+    if version not in ("2", "2.1"):
+        raise ValueError(f"sam2 version {version!r}: use '2' or '2.1'")
+    prefix = "sam2" if version == "2" else "sam2.1"
+    name = f"{prefix}_hiera_{BACKBONES[backbone]}.yaml"
+    return Path(str(files("sam2") / "configs" / prefix / name))
+
+
+def instantiate(node: Any) -> Any:
+    """Build the ``_target_`` tree of a plain (resolved) config, depth first."""
+    if isinstance(node, dict):
+        args = {k: instantiate(v) for k, v in node.items() if k != "_target_"}
+        if "_target_" not in node:
+            return args
+        module, name = node["_target_"].rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)(**args)
+    if isinstance(node, list):
+        return [instantiate(v) for v in node]
+    return node
+
+
+def model_config(backbone: str, image_size: int, version: str = "2.1") -> dict[str, Any]:
+    """The ``model:`` section of a backbone's yaml at ``image_size``, as ``build_sam2`` sets it.
+
+    The RoPE tables of memory attention are sized for image_size / 16 (cpu-feasibility 3.2).
+    """
+    cfg = OmegaConf.to_container(OmegaConf.load(config_path(backbone, version)), resolve=True)
+    model = cfg["model"]
+    model["image_size"] = image_size
+    for attention in ("self_attention", "cross_attention"):
+        model["memory_attention"]["layer"][attention]["feat_sizes"] = [image_size // 16] * 2
+    model.setdefault("sam_mask_decoder_extra_args", {}).update(POSTPROCESSING)
+    return model
+
+
+def build_model(backbone: str, image_size: int, version: str = "2.1") -> nn.Module:
+    """A random-init ``SAM2Base`` on the CPU in eval mode (``build_sam2`` without Hydra)."""
+    return instantiate(model_config(backbone, image_size, version)).eval()
+
+
+def build_trunk(backbone: str) -> nn.Module:
+    """The Hiera trunk alone (``image_encoder.trunk`` of the yaml); input-size independent."""
+    cfg = OmegaConf.to_container(OmegaConf.load(config_path(backbone)), resolve=True)
+    return instantiate(cfg["model"]["image_encoder"]["trunk"])
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """The state dict of an official checkpoint file (``{"model": state_dict}``)."""
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{path} is not a sam2 checkpoint ({{'model': state_dict}}); "
+                         "use the official sam2/sam2.1 .pt files named in the card")
+    return ckpt["model"]
