@@ -169,3 +169,11 @@ def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
     if run.prompt != NO_PROMPT:
         cell.append(f"prompts_file={hydra_value(prompts_path(run))}")
     return cell + dataset_overrides(config, run.dataset) + list(method.get("overrides", []))
+
+
+def provenance_line(config: dict[str, Any], configfiles: list[str] | tuple[str, ...]) -> str:
+    """Which file the grid came from and what it holds (printed first by the Snakefile)."""
+    source = ", ".join(map(str, configfiles)) or "config.yaml"
+    note = " (replaces config.yaml)" if configfiles else ""
+    return (f"grid from {source}{note}: datasets {sorted(config['datasets'])}, "
+            f"methods {sorted(config['methods'])}")

@@ -93,3 +93,19 @@ def test_prompts_file_is_made_through_the_workflow(tmp_path: Path) -> None:
     split = (tmp_path / "results/splits/dataset=synthetic_bus/split.json").read_bytes()
     assert doc["split_sha256"] == __import__("hashlib").sha256(split).hexdigest()
     assert len(doc["cases"]) == 12
+
+
+def test_given_configfile_replaces_the_demo_grid(tmp_path: Path) -> None:
+    """Issue 9 item 7: `--configfile one.yaml` ran config.yaml's demo cells too (merged)."""
+    one = {"datasets": {"bus_copy": GRID["datasets"]["bus_copy"]},
+           "methods": {"yolo_seg": {"backbones": ["n"]}}}
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(one))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(GRID))  # the grid of the folder
+    cmd = ["snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory",
+           str(tmp_path), "--configfile", str(tmp_path / "one.yaml"), "-n", "--cores", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=_env())
+    assert proc.returncode == 0, proc.stderr
+    assert job_counts(proc.stdout)["train_model"] == 1
+    assert proc.stderr.splitlines()[0] == (f"grid from {tmp_path / 'one.yaml'} (replaces "
+                                           "config.yaml): datasets ['bus_copy'], methods "
+                                           "['yolo_seg']")

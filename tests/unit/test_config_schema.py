@@ -32,3 +32,14 @@ def test_broken_copy_is_rejected(mutate, word: str) -> None:
     mutate(cfg)
     with pytest.raises(WorkflowError, match=word):
         validate(cfg, SCHEMA)
+
+
+def test_override_keys_with_digits_validate() -> None:
+    """Issue 9 item 7: the fix an error message proposes (method.weights_sha256=...) must pass."""
+    cfg = copy.deepcopy(_config())
+    cfg["methods"]["yolo_seg"]["overrides"].append(f"method.weights_sha256={'ab' * 32}")
+    cfg["datasets"]["synthetic_bus"]["overrides"].append("dataset.n_folds=3")
+    validate(cfg, SCHEMA)
+    cfg["methods"]["yolo_seg"]["overrides"].append("Method.lr=1")
+    with pytest.raises(WorkflowError, match="Method.lr"):
+        validate(cfg, SCHEMA)

@@ -10,6 +10,8 @@ from snakemake.utils import validate
 from benchmarks import containers, grid, prompts, registry
 
 validate(config, schema="../schemas/config.schema.yaml")
+# The plan's first line: which file the grid came from (a --configfile replaces config.yaml).
+print(grid.provenance_line(config, workflow.overwrite_configfiles), file=sys.stderr)
 
 RUNS, SKIPPED = grid.expand(config)
 # Cells the grid cannot run are listed with their reason, never dropped silently.
