@@ -19,7 +19,7 @@ from benchmarks import cases, config, registry
 from benchmarks.data.base import DataError
 from benchmarks.io import atomic_path, write_table
 from benchmarks.train import seed_everything, select_device, to_device
-from methods._api import load_state_strict
+from methods._api import load_state_strict, read_checkpoint
 
 
 class PredictionError(RuntimeError):
@@ -32,7 +32,7 @@ def load_trained(cfg: DictConfig, model_path: Path) -> tuple[Any, Any, Any]:
     module = registry.import_method(method_id)
     mcfg = config.method_cfg(cfg)
     model = module.build(mcfg, None)
-    ckpt = torch.load(model_path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(model_path)
     load_state_strict(model, ckpt["state_dict"], str(model_path))
     return module, mcfg, model.eval()
 

@@ -133,6 +133,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     data = cases.open_run(cfg)
     ids = data.case_ids(cfg.fold, "train")
     model = module.build(mcfg, weights_path)
+    reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights
     counts = freeze(model, mcfg.frozen)
     device = select_device(cfg.device)
     model.to(device)
@@ -152,7 +153,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     write_text(out_dir / "config.resolved.yaml", to_yaml(cfg))
     info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
                               prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
-                              n_train_cases=len(ids), train_seconds=round(wall, 2), **counts)
+                              n_train_cases=len(ids), train_seconds=round(wall, 2),
+                              reinitialised=reinitialised, **counts)
     write_json(out_dir / "provenance.json", info)
     return info
 

@@ -7,8 +7,10 @@ and ``method.py``, which must define:
   ``lr``, ``weight_decay``, ``max_steps``, ``batch_size``, ``image_size``, ``weights``,
   ``weights_sha256``. Every default carries a trailing comment naming its source.
 - ``build(cfg, weights_path) -> nn.Module``: the model on CPU. ``weights_path`` is ``None`` (random
-  init) or a file the harness has already checked against ``cfg.weights_sha256``; it is loaded
-  strictly (see :func:`load_state_dict_strict`).
+  init) or a file the harness has already checked against ``cfg.weights_sha256``; it is read with
+  :func:`read_checkpoint` and loaded strictly (see :func:`load_state_dict_strict`). Heads that are
+  re-initialised on purpose are listed in ``model.reinitialised`` (key prefixes; set by
+  :func:`load_state_strict`), which the harness records in provenance.
 - ``train_step(model, batch, cfg) -> dict[str, Tensor]``: ``{"loss": scalar, ...}``; no backward, no
   optimiser, no logging: the harness owns those.
 - ``predict(model, batch, cfg) -> Tensor``: probabilities in [0, 1], ``[B, 1, H, W]`` at the size of
@@ -26,6 +28,8 @@ reading a ``Config`` stays cheap.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +115,35 @@ def load_state_dict_strict(
     ``key`` names the entry of the checkpoint dict that holds the state dict (``"model"`` for
     sam2 checkpoints); ``None`` when the file is the state dict itself.
     """
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_checkpoint(path)
     return load_state_strict(model, state if key is None else state[key], str(path), allow_missing)
+
+
+def read_checkpoint(path: Path, allow_pickle: bool = False) -> Any:
+    """``torch.load`` on the CPU; content that torch cannot read is a :class:`WeightsError` naming
+    the file (never torch's advice to set ``weights_only=False``: arbitrary code, never right here).
+
+    ``allow_pickle`` is for upstream formats that pickle whole modules (ultralytics), read only
+    after the harness checked the file's sha256.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, zipfile.BadZipFile,
+            ModuleNotFoundError, AttributeError) as err:
+        raise WeightsError(
+            f"{path}: not a readable PyTorch checkpoint ({_load_cause(err)}). Its sha256 matched "
+            "the checksum it was checked against, so that checksum was taken from a damaged or "
+            "wrong file: download the official file again and take the sha256 from its source "
+            "(the card's weights registry)") from err
+
+
+def _load_cause(err: BaseException) -> str:
+    """The informative line of a torch.load error, without torch's weights_only advice."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and "weights_only" not in ln]
+    return f"{type(err).__name__}: {lines[0] if lines else 'unreadable'}"
 
 
 def load_state_strict(
@@ -141,7 +172,9 @@ def load_state_strict(
     }
     if any(problems.values()):
         detail = "; ".join(f"{name}: {keys[:5]}" for name, keys in problems.items() if keys)
-        raise WeightsError(f"{source} does not fit {type(model).__name__} ({detail})")
+        heads = f"; re-initialised on purpose: {list(allowed)}" if allowed else ""
+        raise WeightsError(f"{source} does not fit {type(model).__name__} ({detail}{heads})")
     usable = {k: v for k, v in state.items() if k in own and k not in bad_shape}
     model.load_state_dict(usable, strict=False)
+    model.reinitialised = sorted({p for p in allowed if any(k.startswith(p) for k in skipped)})
     return skipped

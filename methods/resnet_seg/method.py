@@ -94,6 +94,7 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     heads = model.roi_heads
     heads.box_predictor = FastRCNNPredictor(heads.box_predictor.cls_score.in_features, 2)
     heads.mask_predictor = MaskRCNNPredictor(256, 256, 2)  # as the upstream fine-tuning recipe
+    model.reinitialised = ["roi_heads.box_predictor.", "roi_heads.mask_predictor."]
     return model
 
 

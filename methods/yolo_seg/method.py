@@ -17,7 +17,7 @@ import torch
 from scipy import ndimage as ndi
 from torch import nn
 
-from methods._api import Batch, Budget, TrainData, load_state_strict
+from methods._api import Batch, Budget, TrainData, load_state_strict, read_checkpoint
 from methods.yolo_seg import fit_data
 
 VARIANTS = {"base": 1.0, "tiny": 0.5}  # width multiplier on top of the scale's own (CPU tests)
@@ -65,7 +65,7 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     model.args = get_cfg(overrides={"overlap_mask": False})  # loss gains; one mask per instance
     if weights_path is not None:
         # ultralytics checkpoints pickle the whole module; the file's sha256 was checked first.
-        ckpt = torch.load(weights_path, map_location="cpu", weights_only=False)
+        ckpt = read_checkpoint(weights_path, allow_pickle=True)
         head = f"model.{len(model.model) - 1}.cv3."  # class logits: 80 COCO classes vs our 1
         load_state_strict(model, ckpt["model"].float().state_dict(), str(weights_path), [head])
     return model

@@ -81,3 +81,29 @@ def test_strict_load_allows_declared_head_only(tmp_path: Path) -> None:
     skipped = load_state_dict_strict(dst, path, allow_missing=["1."])
     assert skipped == ["1.weight", "1.bias"]
     assert torch.equal(dst[0].weight, src[0].weight)
+
+
+@pytest.mark.parametrize("method", ["resnet_seg", "yolo_seg"])
+def test_garbage_with_the_right_checksum_names_the_file(tmp_path: Path, method: str) -> None:
+    """Issue 9 item 7: torch's error advised weights_only=False (arbitrary code; never right)."""
+    from benchmarks import config, registry
+
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(b"not a checkpoint " * 64)
+    mcfg = config.method_cfg(config.compose_run(
+        [f"method={method}", "dataset=synthetic_bus", "dataset_id=x", "method.variant=tiny",
+         f"method.weights={path.name}", f"method.weights_sha256={weights.sha256_file(path)}"]))
+    resolved, _ = weights.resolve(method, mcfg, tmp_path)
+    with pytest.raises(WeightsError, match=rf"{path}: not a readable PyTorch checkpoint") as err:
+        registry.import_method(method).build(mcfg, resolved)
+    assert "weights_only" not in str(err.value)
+    assert "download the official file again" in str(err.value)
+
+
+def test_strict_load_error_names_the_heads_reinitialised_on_purpose(tmp_path: Path) -> None:
+    path = _save(tmp_path, nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 80)))
+    with pytest.raises(WeightsError, match=r"re-initialised on purpose: \['1\.'\]"):
+        load_state_dict_strict(nn.Sequential(nn.Linear(2, 5), nn.Linear(5, 1)), path, ["1."])
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    load_state_dict_strict(model, path, ["1."])
+    assert model.reinitialised == ["1."]
