@@ -18,24 +18,22 @@ offline.apply()  # before any third-party import: no network attempt from any st
 
 
 @contextmanager
-def _stage(out: Path, stage: str, results: str = "results") -> Iterator[None]:
-    """Record running/done/failed for the grid cell that ``out`` belongs to (if any)."""
-    from benchmarks import grid, status
+def _stage(out: Path, stage: str) -> Iterator[None]:
+    """Record running/done/failed for the cell (or the dataset, for split and prompts) that ``out``
+    belongs to, if any; configuration errors inside the block are recorded as failures too."""
+    from benchmarks import status
 
-    try:
-        cell = grid.parse_path(out.resolve()).path
-    except grid.GridError:
-        cell = None
-    if cell:
-        status.record(results, cell, stage, "running")
+    found = status.owner(out)
+    if found:
+        status.record(*found, stage, "running")
     try:
         yield
     except BaseException as err:
-        if cell:
-            status.record(results, cell, stage, "failed", error=f"{type(err).__name__}: {err}")
+        if found:
+            status.record(*found, stage, "failed", error=f"{type(err).__name__}: {err}")
         raise
-    if cell:
-        status.record(results, cell, stage, "done")
+    if found:
+        status.record(*found, stage, "done")
 
 
 def _with_split(args: argparse.Namespace) -> list[str]:
@@ -57,8 +55,9 @@ def cmd_split(args: argparse.Namespace) -> int:
     """Write the patient-level split of one dataset."""
     from benchmarks import config, splits
 
-    cfg = config.compose_run(args.overrides, with_method=False)
-    sha = splits.write_for(cfg, Path(args.out))
+    with _stage(Path(args.out), "split"):
+        cfg = config.compose_run(args.overrides, with_method=False)
+        sha = splits.write_for(*config.dataset_config(cfg), cfg.dataset_id, Path(args.out))
     print(f"split {args.out} sha256={sha}")
     return 0
 
@@ -67,8 +66,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one grid cell; ``--out`` is its ``train/`` folder."""
     from benchmarks import config, train
 
-    cfg = config.compose_run(_with_split(args))
-    with _stage(Path(args.out), "train", cfg.paths.results):
+    with _stage(Path(args.out), "train"):
+        cfg = config.compose_run(_with_split(args))
         info = train.run(cfg, Path(args.out))
     print(f"trained: weights={info['weights']} seconds={info['train_seconds']}")
     return 0
@@ -78,8 +77,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the test fold with a trained model."""
     from benchmarks import config, predict
 
-    cfg = config.compose_run(_with_split(args))
-    with _stage(Path(args.out), "predict", cfg.paths.results):
+    with _stage(Path(args.out), "predict"):
+        cfg = config.compose_run(_with_split(args))
         table = predict.run(cfg, Path(args.model), Path(args.out))
     print(table["status"].value_counts().to_string())
     return 0
@@ -91,19 +90,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from benchmarks import config, evaluate
 
-    cfg = config.compose_run(_with_split(args))
-    prov = json.loads(Path(args.provenance).read_text())
-    with _stage(Path(args.out).parent, "evaluate", cfg.paths.results):
+    with _stage(Path(args.out).parent, "evaluate"):
+        resolved = Path(args.provenance).with_name("config.resolved.yaml")  # train writes both
+        cfg = config.compose_trained(_with_split(args), resolved)
+        prov = json.loads(Path(args.provenance).read_text())
         table = evaluate.run(cfg, Path(args.pred), prov, Path(args.out))
     print(table[["dice", "iou", "hd95"]].describe().to_string())
     return 0
 
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
-    """Collect the declared per-cell files into ``results/summary``."""
+    """Collect the files of the cells listed in ``--cells`` into ``results/summary``."""
     from benchmarks import aggregate
 
-    aggregate.run(args.metrics, args.benchmarks, args.status_root, Path(args.out))
+    aggregate.run(args.cells, args.results, Path(args.out))
     return 0
 
 
@@ -134,8 +134,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     """Write the prompts file of one (dataset, split, protocol, seed)."""
     from benchmarks import config, prompts
 
-    cfg = config.compose_run(args.overrides, with_method=False)
-    sha = prompts.write_for(cfg, Path(args.split), args.protocol, args.seed, Path(args.out))
+    with _stage(Path(args.out), "prompts"):
+        cfg = config.compose_run(args.overrides, with_method=False)
+        sha = prompts.write_for(*config.dataset_config(cfg), Path(args.split), args.protocol,
+                                args.seed, Path(args.out))
     print(f"prompts {args.out} sha256={sha}")
     return 0
 
@@ -193,9 +195,9 @@ def _parser() -> argparse.ArgumentParser:
 def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["make-data"].add_argument("--n", type=int, default=40, help="number of cases")
     choices["make-data"].add_argument("--seed", type=int, default=0)
-    choices["aggregate"].add_argument("--metrics", nargs="+", required=True)
-    choices["aggregate"].add_argument("--benchmarks", nargs="*", default=[])
-    choices["aggregate"].add_argument("--status-root", default="results/status")
+    choices["aggregate"].add_argument("--cells", default="results/summary/cells.tsv",
+                                      help="cell list written by the Snakefile at parse time")
+    choices["aggregate"].add_argument("--results", default="results")
     choices["check"].add_argument("--markdown", action="store_true")
     choices["submit"].add_argument("--configfile", default="config.yaml")
     choices["submit"].add_argument("--cluster", choices=["slurm", "local", "debug"])

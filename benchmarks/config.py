@@ -18,7 +18,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-from benchmarks import grid, registry
+from benchmarks import registry
+from benchmarks.prompts import NO_PROMPT
 
 
 @dataclass
@@ -55,7 +56,7 @@ class RunConfig:
     seed: int = 0  # training seed (the split has its own seed in the dataset config)
     device: str = "auto"  # "auto" = cuda when available, else cpu
     split_file: str = ""  # written by `cli split`; required by train/predict
-    prompt: str = grid.NO_PROMPT  # prompt protocol (grid axis; benchmarks/prompts.py)
+    prompt: str = NO_PROMPT  # prompt protocol (grid axis; benchmarks/prompts.py)
     prompts_file: str = ""  # written by `cli prompts`; required when prompt != "none"
     paths: PathsConfig = field(default_factory=PathsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -69,6 +70,16 @@ class DataRunConfig:
     dataset: Any = MISSING
     dataset_id: str = MISSING
     paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+@dataclass
+class TrainedRunConfig(RunConfig):
+    """A trained cell as the evaluate stage sees it: the method section is the trained run's own
+    (``train/config.resolved.yaml``), so no method module, and no torch, is imported."""
+
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"dataset": MISSING}])
+    method: Any = None  # set from the trained run's resolved config after composition
+    method_id: str = MISSING  # the `method=<id>` choice of the trained run
 
 
 class ConfigError(ValueError):
@@ -87,6 +98,7 @@ def _register(overrides: list[str], with_method: bool) -> None:
     store = ConfigStore.instance()
     store.store(name="run", node=RunConfig)
     store.store(name="data", node=DataRunConfig)
+    store.store(name="trained", node=TrainedRunConfig)
     if with_method:
         method_id = _group_choice(overrides, "method")
         store.store(group="method", name=method_id, node=registry.import_method(method_id).Config)
@@ -104,14 +116,37 @@ def compose_run(overrides: list[str], with_method: bool = True) -> DictConfig:
         registry.UnknownIdError: for an unknown method or dataset loader id.
     """
     _register(overrides, with_method)
+    return _compose("run" if with_method else "data", overrides)
+
+
+def _compose(name: str, overrides: list[str]) -> DictConfig:
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
         with initialize(version_base="1.3", config_path=None):
-            cfg = compose(config_name="run" if with_method else "data", overrides=overrides)
+            cfg = compose(config_name=name, overrides=overrides)
     except ConfigCompositionException as err:
         cause = err.__cause__ or err
         raise ConfigError(f"bad configuration override: {cause}") from err
+    OmegaConf.set_struct(cfg, True)
+    return cfg
+
+
+def compose_trained(overrides: list[str], resolved: Path) -> DictConfig:
+    """The run config of a trained cell without importing its method (for ``cli evaluate``).
+
+    ``method=<id>`` becomes ``method_id``; the ``method.*`` overrides were applied and checked
+    when the cell was trained, and the method section is read back from ``resolved``.
+    """
+    method = _group_choice(overrides, "method")
+    rest = [o for o in overrides if o.partition("=")[0].split(".")[0] != "method"]
+    _register(rest, with_method=False)
+    cfg = _compose("trained", [*rest, f"method_id={method}"])
+    if not resolved.exists():
+        raise ConfigError(f"{resolved}: the trained run's resolved config is missing; "
+                          "rerun the train stage of this cell")
+    OmegaConf.set_struct(cfg, False)
+    cfg.method = OmegaConf.load(resolved).method
     OmegaConf.set_struct(cfg, True)
     return cfg
 
@@ -128,6 +163,8 @@ def to_yaml(cfg: DictConfig) -> str:
 
 def method_id(cfg: DictConfig) -> str:
     """The method id chosen by ``method=<id>`` (from the module of its Config class)."""
+    if "method_id" in cfg:  # a TrainedRunConfig
+        return cfg.method_id
     return OmegaConf.get_type(cfg.method).__module__.split(".")[1]
 
 

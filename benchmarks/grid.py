@@ -27,7 +27,7 @@ _CELL_RE = re.compile(
     r"fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
 )
 PROMPTS_PATTERN = "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json"
-NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
+NO_PROMPT = prompts.NO_PROMPT  # the prompt axis value of unprompted methods
 DEFAULT_PROMPTS = ["box"]  # config.yaml `prompts:` when absent (box with 0-20 px jitter)
 
 
@@ -133,15 +133,27 @@ def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
     return sorted(runs), sorted(skipped)
 
 
-def write_skipped(skipped: list[tuple[Run, str]], path: str | Path) -> None:
-    """Write skipped cells to a TSV, only when its content changes (keeps mtimes stable)."""
-    table = pd.DataFrame([{**run.__dict__, "reason": reason} for run, reason in skipped],
-                         columns=["dataset", "method", "backbone", "prompt", "fold", "seed",
-                                  "reason"])
+CELL_COLUMNS = ["dataset", "method", "backbone", "prompt", "fold", "seed"]
+
+
+def _write_if_changed(path: str | Path, table: pd.DataFrame) -> None:
+    """Write a TSV only when its content changes (keeps mtimes, hence Snakemake's plan, stable)."""
     path = Path(path)
     if path.exists() and path.read_text() == table.to_csv(sep="\t", index=False):
         return
     write_table(path, table)
+
+
+def write_skipped(skipped: list[tuple[Run, str]], path: str | Path) -> None:
+    """Write skipped cells and their reasons to a TSV."""
+    _write_if_changed(path, pd.DataFrame([{**run.__dict__, "reason": reason}
+                                          for run, reason in skipped],
+                                         columns=[*CELL_COLUMNS, "reason"]))
+
+
+def write_cells(runs: list[Run], path: str | Path) -> None:
+    """Write the runnable cells to a TSV: the aggregate's list of inputs (no command line)."""
+    _write_if_changed(path, pd.DataFrame([run.__dict__ for run in runs], columns=CELL_COLUMNS))
 
 
 def hydra_value(value: object) -> str:
@@ -161,14 +173,24 @@ def dataset_overrides(config: dict[str, Any], dataset_id: str) -> list[str]:
     return items + list(dataset.get("overrides", []))
 
 
-def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
-    """The Hydra overrides of one cell: ids, wildcards, then config.yaml's own overrides."""
-    method = config["methods"][run.method] or {}
+def cell_overrides(run: Run) -> list[str]:
+    """The overrides that only one cell has: method id, backbone, fold, seed, prompt."""
     cell = [f"method={run.method}", f"method.backbone={run.backbone}",
             f"fold={run.fold}", f"seed={run.seed}", f"prompt={run.prompt}"]
     if run.prompt != NO_PROMPT:
         cell.append(f"prompts_file={hydra_value(prompts_path(run))}")
-    return cell + dataset_overrides(config, run.dataset) + list(method.get("overrides", []))
+    return cell
+
+
+def shared_overrides(config: dict[str, Any], dataset_id: str, method_id: str) -> list[str]:
+    """The overrides every cell of a (dataset, method) pair shares: config.yaml's own."""
+    method = config["methods"][method_id] or {}
+    return dataset_overrides(config, dataset_id) + list(method.get("overrides", []))
+
+
+def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
+    """The Hydra overrides of one cell: ids, wildcards, then config.yaml's own overrides."""
+    return cell_overrides(run) + shared_overrides(config, run.dataset, run.method)
 
 
 def provenance_line(config: dict[str, Any], configfiles: list[str] | tuple[str, ...]) -> str:

@@ -15,10 +15,10 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from benchmarks import cases, config, registry
+from benchmarks import batches, cases, config, registry
+from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.data.base import DataError
 from benchmarks.io import atomic_path, write_table
-from benchmarks.train import seed_everything, select_device, to_device
 from methods._api import load_state_strict, read_checkpoint
 
 
@@ -54,7 +54,7 @@ def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_i
                  device: torch.device, threshold: float) -> np.ndarray:
     """The thresholded binary prediction of one case (with its pinned prompt, if any)."""
     sample = data.load(case_id)
-    batch = cases.original_batch(sample, data.prompt(case_id), data.protocol)
+    batch = batches.original_batch(sample, data.prompt(case_id), data.protocol)
     batch = to_device(batch, device)
     with torch.no_grad():
         prob = module.predict(model, batch, mcfg)

@@ -33,6 +33,7 @@ import numpy as np
 
 from benchmarks.io import write_text
 
+NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
 COORDINATES = "x=column (array axis 1), y=row (array axis 0), pixels; boxes xyxy inclusive"
 PROTOCOL_PATTERN = r"box\d*|pos\d+(neg\d+)?"  # every name parse_protocol accepts (wildcards)
 _BOX = re.compile(r"^box(?P<jitter>\d+)?$")
@@ -144,12 +145,12 @@ def make_prompts(loader: Any, dcfg: Any, split: dict, split_sha256: str, protoco
             "split_sha256": split_sha256, "coordinates": COORDINATES, "cases": cases}
 
 
-def write_for(cfg: Any, split_path: Path, protocol: str, seed: int, out: Path) -> str:
-    """Make and write the prompts of a composed dataset config; return the file's sha256."""
+def write_for(loader: Any, dcfg: Any, split_path: Path, protocol: str, seed: int,
+              out: Path) -> str:
+    """Make and write the prompts of a dataset (its loader module and Config, as
+    ``config.dataset_config`` gives them); return the file's sha256."""
     from benchmarks import splits
-    from benchmarks.config import dataset_config
 
-    loader, dcfg = dataset_config(cfg)
     split, sha = splits.read_split(split_path)
     doc = make_prompts(loader, dcfg, split, sha, parse_protocol(protocol), seed)
     text = json.dumps(doc, sort_keys=True) + "\n"

@@ -25,6 +25,11 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def git_sha() -> str:
+    """The repository's commit, or "unknown" (no torch import: the report stage uses it)."""
+    return _git("rev-parse", "HEAD")
+
+
 def _versions() -> dict[str, str]:
     found = {}
     for name in PACKAGES:
@@ -49,7 +54,7 @@ def _hardware() -> dict[str, Any]:
 def collect(**extra: Any) -> dict[str, Any]:
     """Provenance of the current process, plus ``extra`` fields (weights, split, counts)."""
     return {
-        "git_sha": _git("rev-parse", "HEAD"),
+        "git_sha": git_sha(),
         "git_dirty": _git("status", "--porcelain") not in ("", "unknown"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

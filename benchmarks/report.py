@@ -95,7 +95,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
     failures = status[status["state"] != "done"]
     parts = [
         f"<h1>samseg-bench report</h1><p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-        f"git {provenance.collect()['git_sha'][:12]}</p>",
+        f"git {provenance.git_sha()[:12]}</p>",
         _random_init_warning(summary),
         _section("Dice by method and dataset (mean ± std, n cases)",
                  dice_pivot(summary).to_html()),

@@ -103,13 +103,13 @@ def scheme_folds(loader: Any, dcfg: Any, cases: list[CaseRef]) -> dict[str, int]
     return custom([c for c in cases if SKIP_KEY not in c.extra], dcfg)
 
 
-def write_for(cfg: Any, out: Path) -> str:
-    """List the dataset named by a composed config, split it, write ``out``; return the sha256."""
-    from benchmarks.config import dataset_config
+def write_for(loader: Any, dcfg: Any, dataset_id: str, out: Path) -> str:
+    """List a dataset (its loader module and Config), split it, write ``out``; return the sha256.
 
-    loader, dcfg = dataset_config(cfg)
+    Takes the loader rather than a composed config so that this layer stays below
+    :mod:`benchmarks.config` (``config.dataset_config(cfg)`` gives both).
+    """
     cases = loader.list_cases(dcfg)
     folds = scheme_folds(loader, dcfg, cases)
-    split = make_split(cfg.dataset_id, cases, dcfg.n_folds, dcfg.split_seed, dcfg.fold_scheme,
-                       folds)
+    split = make_split(dataset_id, cases, dcfg.n_folds, dcfg.split_seed, dcfg.fold_scheme, folds)
     return write_split(out, split)

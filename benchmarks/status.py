@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -36,6 +37,8 @@ _SLURM_FINAL = {"OUT_OF_MEMORY": "oom", "TIMEOUT": "timeout", "DEADLINE": "timeo
 # what slurmstepd writes into the job's log when it kills it
 _LOG_MARKERS = (("exceeded memory limit", "oom"), ("oom-kill", "oom"), ("Out Of Memory", "oom"),
                 ("DUE TO TIME LIMIT", "timeout"), ("CANCELLED AT", "failed"))
+_OWNER_RE = re.compile(r"^(?P<root>.*)/(?:runs|splits|prompts)/"
+                       r"(?P<key>dataset=[^/=]+(?:/[a-z_]+=[^/=]+)*)")
 COLUMNS = ["dataset", "method", "backbone", "fold", "seed", "stage", "attempt", "state",
            "final_state", "slurm_job_id", "reason", "time"]
 
@@ -184,26 +187,50 @@ def collect(results_root: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def attempts(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per attempt of a stage record, earliest first; the last row is the latest state.
+
+    ``state`` is that attempt's end (done / failed / oom / timeout, or running if still unknown);
+    ``final_state`` is the stage's latest state, so a retried-and-recovered attempt shows as
+    ``state=oom, final_state=done``.
+    """
+    history = [*entry.get("history", []), entry]
+    return [{"cell": entry["cell"], "stage": entry["stage"],
+             "attempt": int(attempt.get("attempt") or number), "state": attempt["state"],
+             "final_state": entry["state"], "slurm_job_id": attempt.get("slurm_job_id"),
+             "reason": attempt.get("reason") or attempt.get("error"), "time": attempt.get("time")}
+            for number, attempt in enumerate(history, start=1)]
+
+
+def key_columns(key: str) -> dict[str, Any]:
+    """The grid columns of a record key: a cell, or ``dataset=<id>[/protocol=…/seed=…]`` of a
+    split or prompts record (the other columns are then empty)."""
+    from benchmarks import grid
+
+    try:
+        return grid.parse_path(key).__dict__
+    except grid.GridError:
+        pairs = dict(part.split("=", 1) for part in key.split("/") if "=" in part)
+        return {name: pairs.get(name) for name in COLUMNS[:5]}
+
+
+def owner(path: str | Path) -> tuple[Path, str] | None:
+    """(results root, record key) of a stage's output path, or ``None`` outside a results tree.
+
+    The key is the cell for ``<root>/runs/<cell>/…``, ``dataset=<id>`` for a split file and
+    ``dataset=<id>/protocol=<p>/seed=<s>`` for a prompts file, so that split and prompt failures,
+    which no cell records, are kept too.
+    """
+    match = _OWNER_RE.search(Path(path).resolve().as_posix())
+    return None if match is None else (Path(match["root"]), match["key"])
+
+
 def failure_table(results_root: str | Path) -> pd.DataFrame:
     """One row per attempt that did not end ``done``: what failed, how, and how it ended.
 
-    ``state`` is that attempt's end (failed / oom / timeout, or running if still unknown);
-    ``final_state`` is the stage's latest state, so a retried-and-recovered attempt shows as
-    ``state=oom, final_state=done``. Empty (with the columns) when nothing failed.
+    Columns as :func:`attempts`, the cell split into its grid columns. Empty (with the columns)
+    when nothing failed.
     """
-    from benchmarks import grid
-
-    rows = []
-    for entry in collect(results_root):
-        cell = grid.parse_path(entry["cell"])
-        for number, attempt in enumerate([*entry.get("history", []), entry], start=1):
-            if attempt["state"] == "done":
-                continue
-            rows.append({**cell.__dict__, "stage": entry["stage"],
-                         "attempt": int(attempt.get("attempt") or number),
-                         "state": attempt["state"],
-                         "final_state": entry["state"],
-                         "slurm_job_id": attempt.get("slurm_job_id"),
-                         "reason": attempt.get("reason") or attempt.get("error"),
-                         "time": attempt.get("time")})
+    rows = [{**key_columns(row["cell"]), **row} for entry in collect(results_root)
+            for row in attempts(entry) if row["state"] != "done"]
     return pd.DataFrame(rows, columns=COLUMNS)

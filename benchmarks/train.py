@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import math
-import random
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from benchmarks import cases, config, provenance, registry, weights
+from benchmarks import batches, cases, config, provenance, registry, weights
+from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
 from methods._api import Budget, TrainData
@@ -25,21 +24,6 @@ from methods._api import Budget, TrainData
 
 class TrainingError(RuntimeError):
     """Training that cannot go on (non-finite loss, nothing to train)."""
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; return a torch generator for data order."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
-
-
-def select_device(name: str) -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def freeze(model: nn.Module, prefixes: Any) -> dict[str, int]:
@@ -83,15 +67,10 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
         order = torch.randperm(len(samples), generator=gen).tolist()
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
-            chunk = [cases.resized(samples[i], mcfg.image_size, bool(f), data.prompt(ids[i]),
+            chunk = [batches.resized(samples[i], mcfg.image_size, bool(f), data.prompt(ids[i]),
                                    data.protocol)
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
-            yield cases.collate(chunk)
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The batch with every tensor on ``device`` (meta stays as it is)."""
-    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+            yield batches.collate(chunk)
 
 
 def cosine_factor(mcfg: Any):

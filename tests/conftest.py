@@ -43,7 +43,7 @@ def bus_split(bus_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
          "dataset.n_folds=3"], with_method=False)
     path = tmp_path_factory.mktemp("split") / "split.json"
-    splits.write_for(cfg, path)
+    splits.write_for(*config.dataset_config(cfg), "synthetic_bus", path)
     return path
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import cases, check, config, registry, train
+from benchmarks import batches, cases, check, config, registry, train
 from tests.conftest import run_overrides
 
 METHODS = registry.list_methods()
@@ -23,11 +23,11 @@ def _setup(method: str, bus_root: Path, bus_split: Path, *extra: str):
 
 def _train_batch(data: cases.RunData, size: int) -> dict:
     ids = data.case_ids(0, "train")[:2]
-    return cases.collate([cases.resized(data.load(i), size) for i in ids])
+    return batches.collate([batches.resized(data.load(i), size) for i in ids])
 
 
 def _build(module, mcfg, seed: int = 0):
-    train.seed_everything(seed)
+    batches.seed_everything(seed)
     return module.build(mcfg, None)
 
 
@@ -70,7 +70,7 @@ def test_predict_shape_and_range(method: str, bus_root: Path, bus_split: Path) -
     model = _build(module, mcfg).eval()
     sample = data.load(data.case_ids(0, "test")[0])
     with torch.no_grad():
-        prob = module.predict(model, cases.original_batch(sample), mcfg)
+        prob = module.predict(model, batches.original_batch(sample), mcfg)
     assert prob.shape == (1, 1, *sample.mask.shape) and prob.dtype == torch.float32
     assert float(prob.min()) >= 0.0 and float(prob.max()) <= 1.0
 
@@ -85,7 +85,7 @@ def test_same_seed_same_output(method: str, bus_root: Path, bus_split: Path) -> 
         losses.append(float(module.train_step(model, batch, mcfg)["loss"].detach()))
         sample = data.load(data.case_ids(0, "test")[0])
         with torch.no_grad():
-            prob = module.predict(model.eval(), cases.original_batch(sample), mcfg)
+            prob = module.predict(model.eval(), batches.original_batch(sample), mcfg)
         losses.append(prob.numpy())
     assert losses[0] == losses[2]
     assert np.array_equal(losses[1], losses[3])

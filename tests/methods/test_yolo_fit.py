@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks import cases, config, registry, splits, train
+from benchmarks import batches, cases, config, registry, splits, train
 from benchmarks.data.base import Sample
 from methods._api import Budget, TrainData
 from methods.yolo_seg import fit_data
@@ -29,7 +29,7 @@ def test_fit_one_epoch_changes_weights_and_logs_loss(bus_root: Path, bus_split: 
                                            "method.augment=false"))
     mcfg, module = config.method_cfg(cfg), registry.import_method("yolo_seg")
     data = cases.open_run(cfg)
-    train.seed_everything(0)
+    batches.seed_everything(0)
     model = module.build(mcfg, None)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     samples = cases.iter_samples(data, data.case_ids(0, "train"))

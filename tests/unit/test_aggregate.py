@@ -1,14 +1,19 @@
-"""Aggregation: counts, failures charged to the method, and missing inputs are errors."""
+"""Aggregation: counts, failures charged to the method, missing cells and killed attempts listed
+with their reasons, and a 20,000-cell grid read once and then incrementally."""
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from benchmarks import aggregate
-from benchmarks.io import write_table
+from benchmarks import aggregate, filecache, grid
+from benchmarks.io import write_json
+from tests import results_tree
 
 ROWS = [  # (case, status, subset, empty_ref, empty_pred, dice)
     ("a", "ok", "lesion", False, False, 0.8),
@@ -41,9 +46,68 @@ def test_each_prompt_protocol_is_its_own_row() -> None:
     assert summary["prompt"].tolist() == ["box", "pos1"] and (summary["n_cases"] == 5).all()
 
 
-def test_missing_input_is_an_error(tmp_path: Path) -> None:
-    present = tmp_path / "m.csv"
-    write_table(present, _table())
-    with pytest.raises(FileNotFoundError, match="absent.csv"):
-        aggregate.run([str(present), str(tmp_path / "absent.csv")], [], str(tmp_path),
-                      tmp_path / "out")
+def _dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def _record(results: Path, key: str, stage: str, state: str, **info) -> None:
+    write_json(results / "status" / key / f"{stage}.json",
+               {"cell": key, "stage": stage, "state": state, "time": 1.0, **info})
+
+
+def test_missing_cells_and_killed_attempts_are_listed_with_reasons(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    good, failed, unknown = results_tree.grid_cells(3)  # ds0/m0/b0, folds 0, 1, 2
+    no_split = grid.Run("ds1", "m0", "b0", 0, 0)
+    runs = [good, failed, no_split, unknown]
+    cells = results_tree.write_tree(results, [good], stages=())
+    grid.write_cells(runs, cells)
+    killed = {"state": "failed", "reason": "process 7 ended without recording a result (killed?)",
+              "attempt": "1"}
+    _record(results, good.path, "train", "done", history=[killed])
+    _record(results, good.path, "evaluate", "running", pid=_dead_pid(), host=socket.gethostname())
+    _record(results, failed.path, "train", "failed", error="TrainingError: non-finite loss")
+    _record(results, "dataset=ds1", "split", "failed", error="SplitError: 0 patients")
+    aggregate.run(cells, results, results / "summary")
+    table = pd.read_csv(results / "summary" / "status.csv")
+    missing = table[table["state"] == "missing"].set_index("cell")["reason"]
+    assert sorted(missing.index) == sorted(r.path for r in (failed, no_split, unknown))
+    assert missing[failed.path] == "train failed: TrainingError: non-finite loss"
+    assert missing[no_split.path] == "split of dataset=ds1 failed: SplitError: 0 patients"
+    assert missing[unknown.path].startswith("not run: no failure recorded")
+    train = table[(table["cell"] == good.path) & (table["stage"] == "train")]
+    assert train[["attempt", "state", "final_state"]].values.tolist() == [[1, "failed", "done"],
+                                                                         [2, "done", "done"]]
+    assert "killed?" in train["reason"].iloc[0]
+    evaluate = table[(table["cell"] == good.path) & (table["stage"] == "evaluate")].iloc[0]
+    assert evaluate["state"] == "failed" and "ended without recording" in evaluate["reason"]
+    assert len(pd.read_csv(results / "summary" / "summary.csv")) == 1
+
+
+def test_twenty_thousand_cells_and_an_incremental_rerun(tmp_path: Path, monkeypatch) -> None:
+    results = tmp_path / "results"
+    runs = results_tree.grid_cells(20_000)
+    cells = results_tree.write_tree(results, runs[:-1], stages=())
+    results_tree.write_done(results, runs[0], "evaluate", seconds=3.5)
+    grid.write_cells(runs, cells)
+    aggregate.run(cells, results, results / "summary")
+    summary = pd.read_csv(results / "summary" / "summary.csv")
+    assert len(summary) == 200 and summary["n_cells"].sum() == 19_999
+    assert summary["dice_mean"].eq(0.25).all()  # cases i / 2 for i in 0, 1
+    assert len(pd.read_csv(results / "summary" / "metrics.csv")) == 2 * 19_999
+    status = pd.read_csv(results / "summary" / "status.csv")
+    assert status["cell"][status["state"] == "missing"].tolist() == [runs[-1].path]
+    jobs = pd.read_csv(results / "summary" / "jobs.csv")
+    assert jobs.values.tolist() == [["evaluate", runs[0].path, 3.5, 250.5]]
+
+    parsed: list[str] = []
+    parse = filecache.parse_tables
+    monkeypatch.setattr(filecache, "parse_tables",
+                        lambda ps, *a: parsed.extend(ps) or parse(ps, *a))
+    results_tree.write_metrics(results, runs[-1])
+    aggregate.run(cells, results, results / "summary")
+    assert parsed == [str(results / "runs" / runs[-1].path / "evaluate" / "metrics.csv")]
+    assert len(pd.read_csv(results / "summary" / "metrics.csv")) == 2 * 20_000
+    assert not pd.read_csv(results / "summary" / "status.csv")["state"].eq("missing").any()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import cases, cli, prompts
+from benchmarks import batches, cases, cli, prompts
 
 
 def _asymmetric_mask() -> np.ndarray:
@@ -103,25 +103,25 @@ def test_box_is_scaled_to_the_resized_image_and_mirrored_with_it() -> None:
     proto = prompts.parse_protocol("box0")
     prompt = {"status": "ok", "box": [10, 20, 29, 39], "points": [], "point_labels": []}
     # image 100 rows x 200 columns -> 50 x 50: x scales by 0.25, y by 0.5
-    got = cases.prompt_fields(prompt, proto, (100, 200), (50, 50))
+    got = batches.prompt_fields(prompt, proto, (100, 200), (50, 50))
     assert got["box"].tolist() == [2.5, 10.0, 7.25, 19.5]
-    flipped = cases.prompt_fields(prompt, proto, (100, 200), (50, 50), flip=True)
+    flipped = batches.prompt_fields(prompt, proto, (100, 200), (50, 50), flip=True)
     assert flipped["box"].tolist() == [41.75, 10.0, 46.5, 19.5]  # x -> 49 - x, corners swap
-    empty = cases.prompt_fields({"status": "empty_mask", "box": None}, proto, (9, 9), (9, 9))
+    empty = batches.prompt_fields({"status": "empty_mask", "box": None}, proto, (9, 9), (9, 9))
     assert torch.isnan(empty["box"]).all()
-    assert cases.prompt_fields(prompt, None, (100, 200), (50, 50)) == {}
+    assert batches.prompt_fields(prompt, None, (100, 200), (50, 50)) == {}
     with pytest.raises(prompts.PromptError, match="3D prompts"):
-        cases.prompt_fields({"status": "ok", "slices": []}, proto, (9, 9), (9, 9))
+        batches.prompt_fields({"status": "ok", "slices": []}, proto, (9, 9), (9, 9))
 
 
 def test_clicks_are_padded_with_label_minus_one_and_batched() -> None:
     proto = prompts.parse_protocol("pos2neg1")
     prompt = {"status": "ok", "box": None, "points": [[4, 8], [6, 2]], "point_labels": [1, 0]}
-    one = cases.prompt_fields(prompt, proto, (10, 10), (20, 20))
+    one = batches.prompt_fields(prompt, proto, (10, 10), (20, 20))
     assert one["points"].tolist() == [[8.0, 16.0], [12.0, 4.0], [0.0, 0.0]]
     assert one["point_labels"].tolist() == [1, 0, -1]
     item = {"image": torch.zeros(3, 20, 20), "mask": torch.zeros(1, 20, 20), "meta": {}} | one
-    batch = cases.collate([item, item])
+    batch = batches.collate([item, item])
     assert batch["points"].shape == (2, 3, 2) and batch["point_labels"].shape == (2, 3)
 
 
@@ -140,10 +140,10 @@ def test_run_data_hands_each_case_its_pinned_prompt(bus_root: Path, tmp_path: Pa
     doc, sha = prompts.read_prompts(out)
     case_id = next(c for c, p in doc["cases"].items() if p["status"] == "ok")
     sample = rundata.load(case_id)
-    batch = cases.original_batch(sample, rundata.prompt(case_id), rundata.protocol)
+    batch = batches.original_batch(sample, rundata.prompt(case_id), rundata.protocol)
     assert batch["box"][0].tolist() == prompts.box_from_mask(sample.mask)  # box0: the tight box
     assert rundata.prompts_sha256 == sha
-    assert "box" not in cases.original_batch(sample)  # unprompted runs get no prompt fields
+    assert "box" not in batches.original_batch(sample)  # unprompted runs get no prompt fields
     wrong = config.compose_run([*run, "prompt=box", f"prompts_file='{out}'"])
     with pytest.raises(prompts.PromptError, match="holds protocol box0, the run asks for box"):
         cases.open_run(wrong)

@@ -62,7 +62,7 @@ def test_official_busbra_folds_follow_the_csv(k: int, tmp_path: Path) -> None:
     cfg = config.compose_run(["dataset=busbra", "dataset_id=busbra", f"dataset.root={BUSBRA}",
                               "dataset.fold_scheme=official", f"dataset.n_folds={k}"],
                              with_method=False)
-    sha = splits.write_for(cfg, tmp_path / "split.json")
+    sha = splits.write_for(*config.dataset_config(cfg), "busbra", tmp_path / "split.json")
     split, read_sha = splits.read_split(tmp_path / "split.json")
     expected = pd.read_csv(BUSBRA / f"{k}-fold-cv.csv").set_index("ID")["kFold"] - 1
     assert sha == read_sha and split["scheme"] == "official" and len(split["cases"]) == 61

@@ -16,6 +16,10 @@ print(grid.provenance_line(config, workflow.overwrite_configfiles), file=sys.std
 RUNS, SKIPPED = grid.expand(config)
 # Cells the grid cannot run are listed with their reason, never dropped silently.
 grid.write_skipped(SKIPPED, "results/summary/skipped.tsv")
+# The aggregate reads its cells from this list: a command line of 4 paths per cell passes Linux's
+# 2 MB limit near 4,500 cells ("Argument list too long").
+CELLS_LIST = "results/summary/cells.tsv"
+grid.write_cells(RUNS, CELLS_LIST)
 
 CELL = f"results/runs/{grid.CELL_PATTERN}"
 BENCH = f"results/benchmarks/{grid.CELL_PATTERN}"
@@ -36,13 +40,25 @@ def _run(wc):
     return grid.Run(wc.dataset, wc.method, wc.backbone, int(wc.fold), int(wc.seed), wc.prompt)
 
 
+def _quoted(items):
+    return " ".join(shlex.quote(item) for item in items)
+
+
+# Everything below that does not depend on the cell is derived once per dataset or method at
+# parse time: params and resources functions run for every job (twice), and at 10,000 jobs each
+# extra millisecond per job is 10 s of planning (perf/plan.py).
+SHARED_OVERRIDES = {
+    (d, m): _quoted(grid.shared_overrides(config, d, m)) for d in config["datasets"] for m in config["methods"]
+}
+
+
 def cell_overrides(wc):
     """Hydra overrides of one cell (a params entry: changing them reruns exactly that cell)."""
-    return " ".join(shlex.quote(item) for item in grid.overrides_for(config, _run(wc)))
+    return f"{_quoted(grid.cell_overrides(_run(wc)))} {SHARED_OVERRIDES[wc.dataset, wc.method]}"
 
 
 def dataset_overrides(wc):
-    return " ".join(shlex.quote(item) for item in grid.dataset_overrides(config, wc.dataset))
+    return _quoted(grid.dataset_overrides(config, wc.dataset))
 
 
 def prompts_input(wc):
@@ -56,27 +72,37 @@ def cell_targets(stage_file):
     return [f"results/runs/{run.path}/{stage_file}" for run in RUNS]
 
 
+def _needs(method, stage):
+    """{gpu, runtime_min, mem_gb} of a stage: config.yaml's override, else the method's card."""
+    custom = (config["methods"][method] or {}).get("resources", {}).get(stage, {})
+    return registry.read_card(method)["resources"][stage] | custom
+
+
+NEEDS = {s: {m: _needs(m, s) for m in config["methods"]} for s in ("train", "predict", "evaluate")}
+
+
 def resources_for(stage):
     """Slurm needs of a stage from config.yaml's override or the method's card, scaled by attempt."""
-
-    def need(wc, key):
-        custom = (config["methods"][wc.method] or {}).get("resources", {}).get(stage, {})
-        return custom.get(key, registry.read_card(wc.method)["resources"][stage][key])
-
+    needs = NEEDS[stage]
     return {
-        "mem_mb": lambda wc, attempt: int(need(wc, "mem_gb") * 1024 * attempt),
-        "runtime": lambda wc, attempt: int(need(wc, "runtime_min") * attempt),
-        "gpu": lambda wc: int(need(wc, "gpu")),
+        "mem_mb": lambda wc, attempt: int(needs[wc.method]["mem_gb"] * 1024 * attempt),
+        "runtime": lambda wc, attempt: int(needs[wc.method]["runtime_min"] * attempt),
+        "gpu": lambda wc: int(needs[wc.method]["gpu"]),
     }
+
+
+CONTAINERS_ROOT = (config.get("paths") or {}).get("containers", "containers/images")
+METHOD_IMAGES = {
+    m: containers.image_path(CONTAINERS_ROOT, registry.read_card(m)["stack"]) for m in config["methods"]
+}
 
 
 def container_for(stage):
     """Apptainer image of a stage, used under --sdm apptainer. Train and predict run in the
     method's stack (card.yaml `stack:`), every other stage in the CPU stack (containers/README.md)."""
-    root = (config.get("paths") or {}).get("containers", "containers/images")
     if stage in ("train", "predict"):
-        return lambda wc: containers.image_path(root, registry.read_card(wc.method)["stack"])
-    return containers.image_path(root, containers.CPU_STACK)
+        return lambda wc: METHOD_IMAGES[wc.method]
+    return containers.image_path(CONTAINERS_ROOT, containers.CPU_STACK)
 
 
 def data_marker(wc):

@@ -7,6 +7,7 @@ rule evaluate_predictions:
         masks=f"{CELL}/predict/predictions.npz",
         cases=f"{CELL}/predict/cases.csv",
         provenance=f"{CELL}/train/provenance.json",
+        trained=f"{CELL}/train/config.resolved.yaml",  # read beside provenance.json
     output:
         f"{CELL}/evaluate/metrics.csv",
     params:

@@ -5,14 +5,16 @@ localrules:
     render_report,
 
 
+AGGREGATE = f"python -m benchmarks.cli aggregate --cells {CELLS_LIST} --results results --out results/summary"
+REPORT = "python -m benchmarks.cli report --summary results/summary --out results/report/report.html"
+
+
 rule aggregate_results:
     input:
+        # only for the order of jobs: the benchmark files and status records of each cell are
+        # found from the cell list, and the command line stays short at any grid size
+        cells=CELLS_LIST,
         metrics=cell_targets("evaluate/metrics.csv"),
-        benchmarks=[
-            f"results/benchmarks/{run.path}/{stage}.tsv"
-            for run in RUNS
-            for stage in ("train", "predict", "evaluate")
-        ],
     output:
         metrics="results/summary/metrics.csv",
         summary="results/summary/summary.csv",
@@ -23,8 +25,7 @@ rule aggregate_results:
     container:
         container_for("cpu")
     shell:
-        "python -m benchmarks.cli aggregate --metrics {input.metrics} --benchmarks {input.benchmarks} "
-        "--out results/summary > {log} 2>&1"
+        f"{AGGREGATE} > {{log}} 2>&1"
 
 
 rule render_report:
@@ -41,4 +42,13 @@ rule render_report:
     container:
         container_for("cpu")
     shell:
-        "python -m benchmarks.cli report --summary results/summary --out {output} > {log} 2>&1"
+        f"{REPORT} > {{log}} 2>&1"
+
+
+onerror:
+    # A failed job must not cost the whole grid its report (--keep-going in every profile): the
+    # cells that finished are aggregated and the missing ones listed with their reasons.
+    shell(f"{AGGREGATE} > results/logs/aggregate_results.log 2>&1 && "
+          f"{REPORT} > results/logs/render_report.log 2>&1 && "
+          "echo 'partial report (failed cells in its failure table): results/report/report.html'"
+          " || echo 'no partial report: see results/logs/aggregate_results.log'")
