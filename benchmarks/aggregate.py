@@ -52,6 +52,9 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     out["fp_rate_normal"] = (out.pop("_normal_fp") / out.pop("_normal")).astype(object)
     out["fp_rate_normal"] = out["fp_rate_normal"].where(out["fp_rate_normal"].notna(), None)
     out["weights"] = metrics["weights"].groupby(keys).agg(_joined)
+    # zero_shot: a foundation model evaluated untouched (card `trainer: none`), a reference row
+    training = metrics["training"] if "training" in metrics else pd.Series("trained", metrics.index)
+    out["training"] = training.groupby(keys).agg(_joined)
     out["distance_unit"] = metrics["distance_unit"].where(scored).groupby(keys).agg(_joined)
     values = metrics[list(HEADLINE)].where(scored, axis=0).groupby(keys)
     means, stds = values.mean(), values.std(ddof=1)

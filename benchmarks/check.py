@@ -9,6 +9,7 @@ from benchmarks import registry
 CARD_KEYS = ("display_name", "paper", "upstream", "stack", "dims", "prompt", "backbones",
              "trainer", "resources")
 STAGES = ("train", "predict", "evaluate")
+TRAINERS = ("harness", "fit", "none")  # none: a zero-shot reference row (nothing is trained)
 
 
 def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
@@ -19,8 +20,10 @@ def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
         res = (card.get("resources") or {}).get(stage)
         if not isinstance(res, dict) or not {"gpu", "runtime_min", "mem_gb"} <= set(res):
             problems.append(f"{path}: resources.{stage} needs gpu, runtime_min and mem_gb")
-    if card.get("trainer") not in ("harness", "fit"):
-        problems.append(f"{path}: trainer must be 'harness' or 'fit'")
+    if card.get("trainer") not in TRAINERS:
+        problems.append(f"{path}: trainer must be one of {', '.join(TRAINERS)}")
+    if card.get("trainer") == "none" and not str(card.get("zero_shot_reason") or "").strip():
+        problems.append(f"{path}: trainer none needs zero_shot_reason (why nothing is trained)")
     if not set(card.get("dims", [])) <= {"2d", "3d"}:
         problems.append(f"{path}: dims must be a subset of [2d, 3d]")
     return problems

@@ -104,6 +104,7 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
         "backbone": cfg.method.backbone, "prompt": cfg.prompt, "variant": cfg.method.variant,
         "fold": cfg.fold, "seed": cfg.seed,
         "weights": provenance.get("weights", "unknown"),
+        "training": "zero_shot" if provenance.get("trainer") == "none" else "trained",
         "split_sha256": data.split_sha256, "prompts_sha256": data.prompts_sha256 or "",
         "hd95_definition": cfg.eval.hd95, "empty_policy": metrics.empty_policy(cfg.eval.empty_one),
         "nsd_tolerance": cfg.eval.nsd_tolerance,

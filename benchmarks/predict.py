@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from benchmarks import batches, cases, config, registry
+from benchmarks import batches, cases, config, registry, weights
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.data.base import DataError
 from benchmarks.io import atomic_path, write_table
@@ -31,8 +31,15 @@ def load_trained(cfg: DictConfig, model_path: Path) -> tuple[Any, Any, Any]:
     method_id = config.method_id(cfg)
     module = registry.import_method(method_id)
     mcfg = config.method_cfg(cfg)
-    model = module.build(mcfg, None)
     ckpt = read_checkpoint(model_path)
+    if "state_dict" not in ckpt:  # zero-shot with a pretrained file: model.pt names its checksum
+        path, sha = weights.resolve(method_id, mcfg, cfg.paths.checkpoints)
+        if sha != ckpt["weights_sha256"]:
+            raise weights.WeightsFileError(
+                f"{path} has sha256 {sha}, but {model_path} was made with "
+                f"{ckpt['weights_sha256']}: rerun the train stage for this cell")
+        return module, mcfg, module.build(mcfg, path).eval()
+    model = module.build(mcfg, None)
     load_state_strict(model, ckpt["state_dict"], str(model_path))
     return module, mcfg, model.eval()
 

@@ -32,7 +32,8 @@ def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
                      "dataset": row["dataset"], "Dice": cell(row, "dice"),
                      "IoU": cell(row, "iou"),
                      f"HD95 [{row['distance_unit']}]": cell(row, "hd95"),
-                     "failed": row["n_failed"], "weights": row["weights"]})
+                     "failed": row["n_failed"], "weights": row["weights"],
+                     "training": row.get("training", "trained")})
     return pd.DataFrame(rows)
 
 
@@ -85,6 +86,17 @@ def _random_init_warning(summary: pd.DataFrame) -> str:
             "their numbers measure the pipeline, not the published method.</p>")
 
 
+def _zero_shot_note(summary: pd.DataFrame) -> str:
+    if "training" not in summary:
+        return ""
+    rows = summary[summary["training"].astype(str).str.contains("zero_shot")]
+    if rows.empty:
+        return ""
+    names = ", ".join(sorted(set(rows["method"])))
+    return (f"<p>Zero-shot references: {html.escape(names)} ran their foundation model untouched "
+            "(nothing trained); the gap to a fine-tuned row is what its training adds.</p>")
+
+
 def build_html(summary_dir: Path, fig_dir: Path) -> str:
     """Assemble the report from the summary tables in ``summary_dir``; figures go to ``fig_dir``."""
     summary = read_table(summary_dir / "summary.csv")
@@ -97,6 +109,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
         f"<h1>samseg-bench report</h1><p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}, "
         f"git {provenance.git_sha()[:12]}</p>",
         _random_init_warning(summary),
+        _zero_shot_note(summary),
         _section("Dice by method and dataset (mean ± std, n cases)",
                  dice_pivot(summary).to_html()),
         _section("All headline metrics", _table(headline_table(summary), "no cells")),

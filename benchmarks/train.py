@@ -21,6 +21,8 @@ from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
 from methods._api import Budget, TrainData
 
+ZERO_SHOT = "none"  # card ``trainer: none``: a reference row that is evaluated untrained
+
 
 class TrainingError(RuntimeError):
     """Training that cannot go on (non-finite loss, nothing to train)."""
@@ -102,38 +104,67 @@ def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.
     return pd.DataFrame(rows)
 
 
+def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: list[str],
+           trainer: str, cfg: DictConfig, out_dir: Path, gen: torch.Generator
+           ) -> tuple[nn.Module, pd.DataFrame]:
+    """Train with the harness loop or the method's own ``fit``."""
+    device = select_device(cfg.device)
+    model.to(device)
+    if trainer == "fit":
+        work = out_dir / "fit_work"
+        shutil.rmtree(work, ignore_errors=True)  # starts empty: nothing from an earlier run leaks
+        budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
+        return module.fit(model, TrainData(cases.iter_samples(data, ids), work, cfg.seed),
+                          mcfg, budget)
+    return model, train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen), device)
+
+
+def _model_payload(model: nn.Module, method_id: str, zero_shot: bool, weights_path: Path | None,
+                   weights_id: str) -> dict[str, Any]:
+    """What ``model.pt`` holds: the trained state, or for a zero-shot run with a pretrained file
+    only that file's checksum (predict re-verifies and loads it; no multi-GB copy per cell)."""
+    if zero_shot and weights_path is not None:
+        return {"method": method_id, "zero_shot": True, "weights_sha256": weights_id}
+    return {"state_dict": model.state_dict(), "method": method_id, "zero_shot": zero_shot}
+
+
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance."""
+    """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance.
+
+    A zero-shot method (card ``trainer: none``) is not trained: the same four files record the
+    untouched model, an empty budget and the card's ``zero_shot_reason``.
+    """
     gen = seed_everything(cfg.seed)
     method_id = config.method_id(cfg)
     module = registry.import_method(method_id)
+    card = registry.read_card(method_id)
+    trainer = card.get("trainer", "harness")
     mcfg = method_cfg(cfg)
     weights_path, weights_id = weights.resolve(method_id, mcfg, cfg.paths.checkpoints)
     data = cases.open_run(cfg)
     ids = data.case_ids(cfg.fold, "train")
     model = module.build(mcfg, weights_path)
     reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights
-    counts = freeze(model, mcfg.frozen)
-    device = select_device(cfg.device)
-    model.to(device)
     start = time.perf_counter()
-    if registry.read_card(method_id).get("trainer") == "fit":
-        work = out_dir / "fit_work"
-        shutil.rmtree(work, ignore_errors=True)  # starts empty: nothing from an earlier run leaks
-        budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
-        model, log = module.fit(model, TrainData(cases.iter_samples(data, ids), work, cfg.seed),
-                                mcfg, budget)
+    if trainer == ZERO_SHOT:
+        counts = freeze(model, [])  # counts only; nothing is optimised
+        counts["params_trainable"] = 0
+        reason = str(card.get("zero_shot_reason", ""))
+        log = pd.DataFrame([{"steps": 0, "trained": False, "reason": reason}])
+        extra = {"zero_shot_reason": reason, "n_train_cases": 0}
     else:
-        log = train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen), device)
+        counts = freeze(model, mcfg.frozen)
+        model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen)
+        extra = {"n_train_cases": len(ids)}
     wall = time.perf_counter() - start
+    payload = _model_payload(model, method_id, trainer == ZERO_SHOT, weights_path, weights_id)
     with atomic_path(out_dir / "model.pt") as tmp:
-        torch.save({"state_dict": model.state_dict(), "method": method_id}, tmp)
+        torch.save(payload, tmp)
     write_table(out_dir / "train_log.csv", log)
     write_text(out_dir / "config.resolved.yaml", to_yaml(cfg))
     info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
                               prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
-                              n_train_cases=len(ids), train_seconds=round(wall, 2),
-                              reinitialised=reinitialised, **counts)
+                              trainer=trainer, train_seconds=round(wall, 2),
+                              reinitialised=reinitialised, **extra, **counts)
     write_json(out_dir / "provenance.json", info)
     return info
-

@@ -22,6 +22,19 @@ and ``method.py``, which must define:
 - optional ``Config.min_lr``: the floor of the harness's per-step cosine schedule (default 0;
   ``eta_min`` of ``CosineAnnealingLR``).
 
+Zero-shot methods (a foundation model evaluated untouched, as a reference row) declare
+``trainer: none`` and a ``zero_shot_reason`` in ``card.yaml`` and define only ``Config``,
+``build`` and ``predict`` (no ``train_step``, no ``fit``). The harness's train stage still writes
+its four files: ``model.pt`` (the built model's state, or with a pretrained file only that file's
+sha256, re-verified and loaded by ``build`` at predict time), ``train_log.csv`` (one row: 0 steps,
+not trained, the reason), ``provenance.json`` (``trainer: none``, the reason, 0 trainable
+parameters) and ``config.resolved.yaml``. Result rows carry ``training: zero_shot``.
+
+Prompted methods (``prompt: box`` or ``point``) find the run's pinned prompt in every batch
+(``box`` or ``points``/``point_labels``, see :class:`Batch`), in training and in ``predict``.
+Shared upstream building blocks live in underscore folders (``methods/_sam1``) that methods import
+without importing each other.
+
 Method modules never import Hydra, and import heavy upstream packages inside functions so that
 reading a ``Config`` stays cheap.
 """

@@ -47,6 +47,36 @@ def bus_split(bus_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def bus_prompts(bus_root: Path, bus_split: Path, tmp_path_factory: pytest.TempPathFactory
+                ) -> dict[str, Path]:
+    """Pinned prompts files of ``bus_split``, one per protocol kind (``box``, ``point``)."""
+    from benchmarks import config, prompts
+
+    cfg = config.compose_run(
+        ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
+         "dataset.n_folds=3"], with_method=False)
+    out = {}
+    for kind, protocol in PROTOCOL_OF_KIND.items():
+        path = tmp_path_factory.mktemp("prompts") / f"{protocol}.json"
+        prompts.write_for(cfg, bus_split, protocol, 0, path)
+        out[kind] = path
+    return out
+
+
+PROTOCOL_OF_KIND = {"box": "box", "point": "pos3neg1"}  # card `prompt:` -> a protocol to test with
+
+
+def prompt_overrides(method: str, bus_prompts: dict[str, Path]) -> list[str]:
+    """``prompt=...`` and ``prompts_file=...`` for a prompted method (nothing otherwise)."""
+    from benchmarks import registry
+
+    kind = registry.read_card(method).get("prompt", "none")
+    if kind == "none":
+        return []
+    return [f"prompt={PROTOCOL_OF_KIND[kind]}", f"prompts_file={bus_prompts[kind]}"]
+
+
 def run_overrides(method: str, bus_root: Path, bus_split: Path, *extra: str) -> list[str]:
     """Overrides of a tiny CPU run of ``method`` on the synthetic set."""
     return [f"method={method}", "dataset=synthetic_bus", "dataset_id=synthetic_bus",

@@ -1,0 +1,99 @@
+"""Box-prompted SAM v1 inference for one image at its original size.
+
+Two input conventions share the model:
+
+- ``sam_logits`` follows ``SamPredictor.set_image`` + ``predict(box=..., return_logits=True)``:
+  uint8 RGB, longest side to ``img_size`` with ``ResizeLongestSide.apply_image`` (PIL bilinear),
+  pixel mean/std and bottom-right padding in ``Sam.preprocess``, box scaled with ``apply_boxes``,
+  logits brought back with ``Sam.postprocess_masks``. Same calls, one encoder pass, no copies
+  beyond the uint8 image the predictor itself makes.
+- ``medsam_probabilities`` follows MedSAM's ``MedSAM_Inference.py``: the image squashed to
+  ``img_size`` x ``img_size`` (bicubic), min-max to [0, 1] over the whole image, no mean/std and
+  no padding, box scaled by ``img_size / (W, H)``, sigmoid of the low-resolution logits, then
+  bilinear to the original size. MedSAM resizes with ``skimage.transform.resize(order=3,
+  anti_aliasing=True)`` and truncates to uint8; we use torch's antialiased bicubic (the
+  difference is named in the MedSAM card).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:
+    """``float [3, H, W]`` in [0, 1] -> ``uint8 [H, W, 3]`` (exact for images read as uint8)."""
+    pixels = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return pixels.permute(1, 2, 0).cpu().numpy()
+
+
+def sam_logits(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``.
+
+    With ``multimask`` the mask with the highest predicted IoU of SAM's three is returned.
+    """
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    transform = ResizeLongestSide(sam.image_encoder.img_size)
+    original = tuple(image.shape[-2:])
+    resized = transform.apply_image(to_uint8_hwc(image))
+    pixels = torch.as_tensor(resized, device=sam.device).permute(2, 0, 1).contiguous()[None]
+    features = sam.image_encoder(sam.preprocess(pixels))
+    boxes = transform.apply_boxes(box.detach().cpu().numpy()[None].astype(float), original)
+    sparse, dense = sam.prompt_encoder(
+        points=None, boxes=torch.as_tensor(boxes, dtype=torch.float, device=sam.device),
+        masks=None)
+    low_res, iou = sam.mask_decoder(image_embeddings=features,
+                                    image_pe=sam.prompt_encoder.get_dense_pe(),
+                                    sparse_prompt_embeddings=sparse,
+                                    dense_prompt_embeddings=dense, multimask_output=multimask)
+    logits = sam.postprocess_masks(low_res, tuple(pixels.shape[-2:]), original)[0]
+    return logits[iou[0].argmax()][None] if multimask else logits
+
+
+def medsam_input(image: torch.Tensor, size: int) -> torch.Tensor:
+    """MedSAM's encoder input ``[1, 3, size, size]``: bicubic to a square, uint8, min-max [0, 1]."""
+    x = F.interpolate(image[None].float() * 255, size=(size, size), mode="bicubic",
+                      align_corners=False, antialias=True)
+    x = x.clamp(0, 255).floor()  # MedSAM: .astype(np.uint8) after the resize
+    return (x - x.min()) / (x.max() - x.min()).clamp(min=1e-8)
+
+
+def medsam_probabilities(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor
+                         ) -> torch.Tensor:
+    """Probabilities ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``."""
+    size = sam.image_encoder.img_size
+    height, width = image.shape[-2:]
+    embedding = sam.image_encoder(medsam_input(image, size).to(sam.device))
+    scale = torch.tensor([width, height, width, height], dtype=torch.float, device=sam.device)
+    box_in = (box.to(sam.device, torch.float) / scale * size)[None, None]  # (B, 1, 4)
+    sparse, dense = sam.prompt_encoder(points=None, boxes=box_in, masks=None)
+    low_res, _ = sam.mask_decoder(image_embeddings=embedding,
+                                  image_pe=sam.prompt_encoder.get_dense_pe(),
+                                  sparse_prompt_embeddings=sparse,
+                                  dense_prompt_embeddings=dense, multimask_output=False)
+    return F.interpolate(torch.sigmoid(low_res), size=(height, width), mode="bilinear",
+                         align_corners=False)[0]
+
+
+def per_box(batch: dict, one: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+            ) -> torch.Tensor:
+    """Probabilities ``[B, 1, H, W]``: ``one(image, box)`` per sample, 0 where the box is NaN.
+
+    A NaN box is the prompts file's "empty reference, no prompt to give": SAM is not asked
+    anything and the prediction is empty (methods never invent their own prompts).
+    """
+    if "box" not in batch:
+        raise KeyError("this method takes box prompts: run it with prompt=box (the grid's prompt "
+                       "axis) so that batches carry the pinned boxes")
+    out = []
+    for image, box in zip(batch["image"], batch["box"], strict=True):
+        if torch.isnan(box).any():
+            out.append(image.new_zeros(1, *image.shape[-2:]))
+        else:
+            out.append(one(image, box).float())
+    return torch.stack(out)
