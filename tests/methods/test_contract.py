@@ -77,8 +77,9 @@ def test_frozen_parameters_do_not_change(method: str, bus_root: Path, bus_split:
                                          bus_prompts: dict) -> None:
     module, mcfg, data = _setup(method, bus_root, bus_split, bus_prompts)
     model = _build(module, mcfg).train()
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    mcfg.frozen = [*mcfg.frozen, trainable[0].rsplit(".", 1)[0] + "."]  # + the first trained one
+    frozen_already = tuple(mcfg.frozen)
+    first = next(n for n, _ in model.named_parameters() if not n.startswith(frozen_already))
+    mcfg.frozen = [*frozen_already, first.rsplit(".", 1)[0] + "."]  # + the first trained module
     counts = train.freeze(model, mcfg.frozen)
     assert 0 < counts["params_trainable"] < counts["params_total"]
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
