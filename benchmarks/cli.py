@@ -19,20 +19,22 @@ offline.apply()  # before any third-party import: no network attempt from any st
 
 @contextmanager
 def _stage(out: Path, stage: str) -> Iterator[None]:
-    """Record running/done/failed for the cell (or the dataset, for split and prompts) that ``out``
-    belongs to, if any; configuration errors inside the block are recorded as failures too."""
-    from benchmarks import status
+    """Hold the lock of ``stage`` of the cell (or the dataset, for split and prompts) that ``out``
+    belongs to, so that one process writes it at a time, and record running/done/failed there;
+    configuration errors inside the block are recorded as failures too."""
+    from benchmarks import cell_lock, status
 
     found = status.owner(out)
-    if found:
-        status.record(*found, stage, "running")
-    try:
+    if not found:
         yield
-    except BaseException as err:
-        if found:
+        return
+    with cell_lock.held(status.lock_path(*found, stage)):
+        status.record(*found, stage, "running")
+        try:
+            yield
+        except BaseException as err:
             status.record(*found, stage, "failed", error=f"{type(err).__name__}: {err}")
-        raise
-    if found:
+            raise
         status.record(*found, stage, "done")
 
 
@@ -210,14 +212,14 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: one line naming the key or file, no traceback."""
-    from benchmarks import config, evaluate, grid, prompts, registry, splits, weights
+    from benchmarks import cell_lock, config, evaluate, grid, prompts, registry, splits, weights
     from benchmarks.data.base import DataError
     from benchmarks.io import ResultsWriteError
     from methods._api import WeightsError
 
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
             weights.WeightsFileError, WeightsError, DataError, prompts.PromptError,
-            ResultsWriteError, evaluate.PredictionFileError)
+            ResultsWriteError, evaluate.PredictionFileError, cell_lock.CellBusyError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks import cell_lock
 from benchmarks.io import write_json
 
 STATES = ("running", "done", "failed", "oom", "timeout", "skipped")
@@ -48,6 +49,11 @@ def status_path(results_root: str | Path, cell: str, stage: str) -> Path:
     return Path(results_root) / "status" / cell / f"{stage}.json"
 
 
+def lock_path(results_root: str | Path, cell: str, stage: str) -> Path:
+    """The lock held by the one process that writes ``stage`` of ``cell`` (benchmarks.cell_lock)."""
+    return status_path(results_root, cell, stage).with_suffix(".lock")
+
+
 def record(results_root: str | Path, cell: str, stage: str, state: str, **info: Any) -> None:
     """Write the current state of a stage (atomically), keeping earlier attempts in ``history``.
 
@@ -58,11 +64,15 @@ def record(results_root: str | Path, cell: str, stage: str, state: str, **info: 
     if state == "failed" and str(info.get("error", "")).startswith(_OOM_ERRORS):
         state = "oom"
     path = status_path(results_root, cell, stage)
-    entry = {"cell": cell, "stage": stage, "state": state, "time": time.time(),
+    now = time.time()
+    entry = {"cell": cell, "stage": stage, "state": state, "time": now,
              "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
              "attempt": os.environ.get("SNAKEMAKE_ATTEMPT"),
              "host": socket.gethostname(), "pid": os.getpid(), **info}
-    entry["history"] = _history(read_record(path), entry)
+    previous = read_record(path)
+    same = previous is not None and _same_attempt(previous, entry)
+    entry["started"] = previous.get("started", now) if same else now  # this attempt's start
+    entry["history"] = _history(previous, entry)
     write_json(path, entry)
 
 
@@ -97,7 +107,8 @@ def resolve(entry: dict[str, Any], dead_if_unknown: bool = False) -> dict[str, A
         return entry
     job = entry.get("slurm_job_id")
     outcome = slurm_outcome(str(job)) if job else _local_outcome(entry)
-    if outcome is None and dead_if_unknown:
+    alive_here = entry.get("host") == socket.gethostname() and cell_lock.alive_here(entry)
+    if outcome is None and dead_if_unknown and not alive_here:  # never mark a live process
         outcome = ("failed", "ended without recording a result (killed from outside?)")
     if outcome is None:
         return entry
@@ -109,13 +120,9 @@ def _local_outcome(entry: dict[str, Any]) -> tuple[str, str] | None:
     """A local process that is gone without a record was killed (no way to tell why)."""
     if entry.get("host") != socket.gethostname() or not entry.get("pid"):
         return None
-    try:
-        os.kill(int(entry["pid"]), 0)
-    except ProcessLookupError:
-        return "failed", f"process {entry['pid']} ended without recording a result (killed?)"
-    except PermissionError:
-        pass
-    return None
+    if cell_lock.alive_here(entry):
+        return None
+    return "failed", f"process {entry['pid']} ended without recording a result (killed?)"
 
 
 def slurm_outcome(job_id: str, log_roots: tuple[str, ...] = SLURM_LOG_ROOTS
