@@ -1,6 +1,7 @@
 """The single entry point: ``python -m benchmarks.cli <stage> [--out PATH] [key=value ...]``.
 
-Stages: make-data, split, train, predict, evaluate, aggregate, report, check. Each subcommand
+Stages: make-data, split, train, predict, evaluate, aggregate, report, check; fetch-weights (login
+node only: the one command that downloads). Each subcommand
 parses, composes the config, calls one function and returns (style guide B7: <= 15 lines each).
 """
 
@@ -166,6 +167,17 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch_weights(args: argparse.Namespace) -> int:
+    """Download the weights files a config needs into paths.checkpoints (login node, internet)."""
+    import yaml
+
+    from benchmarks import fetch_weights
+
+    config = yaml.safe_load(Path(args.configfile).read_text())
+    root = args.checkpoints or (config.get("paths") or {}).get("checkpoints", "checkpoints")
+    return fetch_weights.run(config, Path(root), args.all, args.method)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -182,6 +194,7 @@ def _parser() -> argparse.ArgumentParser:
         "status": (cmd_status, []),
         "check-data": (cmd_check_data, ["--dataset", "--root"]),
         "prompts": (cmd_prompts, ["--split", "--protocol", "--out"]),
+        "fetch-weights": (cmd_fetch_weights, []),
     }
     for name, (func, required) in specs.items():
         p = sub.add_parser(name, help=func.__doc__)
@@ -208,18 +221,37 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["submit"].add_argument("--results", default="results")
     choices["status"].add_argument("--results", default="results")
     choices["prompts"].add_argument("--seed", type=int, default=0, help="prompt sampling seed")
+    fetch = choices["fetch-weights"]
+    fetch.add_argument("--configfile", default="config.yaml", help="the grid whose weights to get")
+    fetch.add_argument("--checkpoints", help="target folder (default: the config's "
+                       "paths.checkpoints)")
+    fetch.add_argument("--all", action="store_true",
+                       help="every registry file of the config's methods, not only those named "
+                            "by method.weights")
+    fetch.add_argument("--method", action="append", help="only this method (repeatable)")
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: one line naming the key or file, no traceback."""
-    from benchmarks import cell_lock, config, evaluate, grid, prompts, registry, splits, weights
+    from benchmarks import (
+        cell_lock,
+        config,
+        evaluate,
+        fetch_weights,
+        grid,
+        prompts,
+        registry,
+        splits,
+        weights,
+    )
     from benchmarks.data.base import DataError
     from benchmarks.io import ResultsWriteError
     from methods._api import WeightsError
 
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
             weights.WeightsFileError, WeightsError, DataError, prompts.PromptError,
-            ResultsWriteError, evaluate.PredictionFileError, cell_lock.CellBusyError)
+            ResultsWriteError, evaluate.PredictionFileError, cell_lock.CellBusyError,
+            fetch_weights.FetchError)
 
 
 def main(argv: list[str] | None = None) -> int:
