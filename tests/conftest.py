@@ -59,7 +59,7 @@ def bus_prompts(bus_root: Path, bus_split: Path, tmp_path_factory: pytest.TempPa
     out = {}
     for kind, protocol in PROTOCOL_OF_KIND.items():
         path = tmp_path_factory.mktemp("prompts") / f"{protocol}.json"
-        prompts.write_for(cfg, bus_split, protocol, 0, path)
+        prompts.write_for(*config.dataset_config(cfg), bus_split, protocol, 0, path)
         out[kind] = path
     return out
 
