@@ -13,7 +13,7 @@ from typing import Any
 from benchmarks import REPO_ROOT, containers
 
 PACKAGES = ("torch", "torchvision", "numpy", "scipy", "ultralytics", "hydra-core", "snakemake",
-            "sam2", "segment-anything", "nibabel", "pandas")
+            "sam2", "segment-anything", "transformers", "nibabel", "pandas")
 
 
 def _git(*args: str) -> str:
