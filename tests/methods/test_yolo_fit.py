@@ -62,9 +62,10 @@ def test_retrain_with_changed_split_trains_on_its_training_cases_only(
     """Issue 9 item 1: retraining a cell in place after the split changed (3 -> 2 folds) trains on
     exactly the new split's training cases; no test case of the new fold is in the image folder."""
     split2 = tmp_path / "split2.json"
-    splits.write_for(config.compose_run(
+    data_cfg = config.compose_run(
         ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
-         "dataset.n_folds=2"], with_method=False), split2)
+         "dataset.n_folds=2"], with_method=False)
+    splits.write_for(*config.dataset_config(data_cfg), "synthetic_bus", split2)
     out = tmp_path / "train"
     for split in (bus_split, split2):
         overrides = [o if not o.startswith("split_file=") else f"split_file={split}"
