@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, fields
@@ -132,6 +133,7 @@ def _download_with_retries(url: str, part: Path) -> None:
             if attempt == RETRIES:
                 raise FetchError(f"{url}: download interrupted {RETRIES + 1} times ({err}); "
                                  f"rerun fetch-weights to resume from {part}") from err
+            time.sleep(2 ** attempt - 1)  # 0, 1, 3, 7, 15 s: a dropped line retries at once
 
 
 def fetch(entry: Entry, checkpoints: Path) -> str:
