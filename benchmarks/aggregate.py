@@ -17,7 +17,7 @@ import pandas as pd
 
 from benchmarks import filecache, grid, status
 from benchmarks.filecache import SOURCE
-from benchmarks.io import write_json, write_table
+from benchmarks.io import write_json, write_summary
 
 KEYS = ["dataset", "method", "backbone", "prompt"]
 HEADLINE = ("dice", "iou", "hd95")
@@ -154,7 +154,8 @@ def missing_rows(cells: list[str], have: set[str], records: pd.DataFrame) -> pd.
 
 
 def run(cells_file: str | Path, results: str | Path, out: Path) -> None:
-    """Write metrics.csv (all cases), summary.csv, jobs.csv and status.csv into ``out``.
+    """Write metrics.csv (all cases), summary.csv, jobs.csv and status.csv into ``out``, each
+    also as Parquet beside it (``io.write_summary``).
 
     ``status.csv`` holds every stage record's latest state, every earlier attempt that failed or
     was killed, and a ``missing`` row per grid cell without metrics.
@@ -165,8 +166,8 @@ def run(cells_file: str | Path, results: str | Path, out: Path) -> None:
     metrics, present = filecache.load(paths, cache / "metrics.pkl", filecache.parse_tables)
     have = {p[len(f"{results}/runs/"):-len("/evaluate/metrics.csv")] for p in present}
     records = status_table(results, cells, cache)
-    write_table(out / "metrics.csv", metrics.drop(columns=SOURCE))
-    write_table(out / "summary.csv", summarise(metrics.drop(columns=SOURCE)))
-    write_table(out / "jobs.csv", jobs_table(results, cells, cache))
-    write_table(out / "status.csv", pd.concat([records, missing_rows(cells, have, records)],
+    write_summary(out / "metrics.csv", metrics.drop(columns=SOURCE))
+    write_summary(out / "summary.csv", summarise(metrics.drop(columns=SOURCE)))
+    write_summary(out / "jobs.csv", jobs_table(results, cells, cache))
+    write_summary(out / "status.csv", pd.concat([records, missing_rows(cells, have, records)],
                                               ignore_index=True))

@@ -10,16 +10,22 @@ CARD_KEYS = ("display_name", "paper", "upstream", "stack", "dims", "prompt", "ba
              "trainer", "resources")
 STAGES = ("train", "predict", "evaluate")
 TRAINERS = ("harness", "fit", "none")  # none: a zero-shot reference row (nothing is trained)
+OPTIONAL_STAGES = ("throughput",)  # falls back to `predict` (workflow/rules/common.smk)
+BUDGET_KEYS = {"max_steps", "max_epochs"}
 
 
 def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
     """What is missing or malformed in one card (empty when it is valid)."""
     path = registry.method_card_path(method_id)
     problems = [f"{path}: missing key {key!r}" for key in CARD_KEYS if key not in card]
-    for stage in STAGES:
-        res = (card.get("resources") or {}).get(stage)
+    resources = card.get("resources") or {}
+    for stage in (*STAGES, *(s for s in OPTIONAL_STAGES if s in resources)):
+        res = resources.get(stage)
         if not isinstance(res, dict) or not {"gpu", "runtime_min", "mem_gb"} <= set(res):
             problems.append(f"{path}: resources.{stage} needs gpu, runtime_min and mem_gb")
+    budget = card.get("recommended_budget", {"max_steps": 0})
+    if not isinstance(budget, dict) or not budget or not set(budget) <= BUDGET_KEYS:
+        problems.append(f"{path}: recommended_budget takes max_steps and/or max_epochs")
     if card.get("trainer") not in TRAINERS:
         problems.append(f"{path}: trainer must be one of {', '.join(TRAINERS)}")
     if card.get("trainer") == "none" and not str(card.get("zero_shot_reason") or "").strip():

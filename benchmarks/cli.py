@@ -1,8 +1,8 @@
 """The single entry point: ``python -m benchmarks.cli <stage> [--out PATH] [key=value ...]``.
 
-Stages: make-data, split, train, predict, evaluate, aggregate, report, check; fetch-weights (login
-node only: the one command that downloads). Each subcommand
-parses, composes the config, calls one function and returns (style guide B7: <= 15 lines each).
+Stages: make-data, split, train, predict, evaluate, throughput, aggregate, report, check;
+fetch-weights (login node only: the one command that downloads). Each subcommand parses, composes
+the config, calls one function and returns (style guide B7: <= 15 lines each).
 """
 
 from __future__ import annotations
@@ -119,6 +119,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_throughput(args: argparse.Namespace) -> int:
+    """Time one method x backbone x input size (latency, offline throughput, memory, FLOPs)."""
+    from benchmarks import config, throughput
+
+    table = throughput.run(config.compose_throughput(args.overrides), Path(args.out))
+    print(table.drop(columns=["error"], errors="ignore").to_string(index=False))
+    return 0
+
+
+def cmd_throughput_summary(args: argparse.Namespace) -> int:
+    """Collect the declared throughput files into one summary table (CSV and Parquet)."""
+    from benchmarks import throughput_grid
+    from benchmarks.io import write_summary
+
+    write_summary(args.out, throughput_grid.collect(args.inputs))
+    return 0
+
+
+def cmd_provenance_summary(args: argparse.Namespace) -> int:
+    """One provenance row per trained cell (git, container, weights, budget) into the summary."""
+    from benchmarks import provenance_table
+    from benchmarks.io import write_summary
+
+    out = Path(args.out)
+    write_summary(out, provenance_table.collect(args.cells, args.results, out.parent / ".cache"))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """List methods and loaders and validate every card (``--markdown`` for the README)."""
     from benchmarks import check
@@ -189,6 +217,9 @@ def _parser() -> argparse.ArgumentParser:
         "evaluate": (cmd_evaluate, ["--split", "--pred", "--provenance", "--out"]),
         "aggregate": (cmd_aggregate, ["--out"]),
         "report": (cmd_report, ["--summary", "--out"]),
+        "throughput": (cmd_throughput, ["--out"]),
+        "throughput-summary": (cmd_throughput_summary, ["--out"]),
+        "provenance-summary": (cmd_provenance_summary, ["--out"]),
         "check": (cmd_check, []),
         "submit": (cmd_submit, ["--cell"]),
         "status": (cmd_status, []),
@@ -201,7 +232,8 @@ def _parser() -> argparse.ArgumentParser:
         for flag in required:
             p.add_argument(flag, required=True)
         p.set_defaults(func=func)
-        if name in ("split", "train", "predict", "evaluate", "check-data", "prompts"):
+        if name in ("split", "train", "predict", "evaluate", "check-data", "prompts",
+                    "throughput"):
             p.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     _extra_arguments(sub.choices)
     return parser
@@ -214,6 +246,9 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
                                       help="cell list written by the Snakefile at parse time")
     choices["aggregate"].add_argument("--results", default="results")
     choices["check"].add_argument("--markdown", action="store_true")
+    choices["throughput-summary"].add_argument("--inputs", nargs="*", default=[])
+    choices["provenance-summary"].add_argument("--cells", required=True, help="cells.tsv")
+    choices["provenance-summary"].add_argument("--results", default="results")
     choices["submit"].add_argument("--configfile", default="config.yaml")
     choices["submit"].add_argument("--cluster", choices=["slurm", "local", "debug"])
     choices["submit"].add_argument("--partition")

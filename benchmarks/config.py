@@ -82,6 +82,27 @@ class TrainedRunConfig(RunConfig):
     method_id: str = MISSING  # the `method=<id>` choice of the trained run
 
 
+@dataclass
+class ThroughputConfig:
+    """One throughput measurement: method x backbone x input size (benchmarks/throughput.py).
+
+    Defaults follow timm's benchmark CLI and metric-conventions.md §2.11 (MLPerf-style
+    single-stream latency at batch 1, offline throughput at the largest batch that fits).
+    """
+
+    defaults: list[Any] = field(default_factory=lambda: ["_self_", {"method": MISSING}])
+    method: Any = MISSING  # filled by the group `method=<id>`
+    device: str = "auto"  # "auto" = cuda when available, else cpu
+    dtype: str = "float32"  # float32, or bfloat16/float16 under torch.autocast
+    size: int = 0  # square input side in pixels; 0 = the method's image_size
+    warmup: int = 10  # timm benchmark.py default warm-up iterations (excluded from timings)
+    iters: int = 40  # timm benchmark.py default timed iterations (batch-1 latency)
+    batch_iters: int = 5  # timed iterations per batch size of the doubling sweep
+    max_batch: int = 0  # doubling cap; 0 = 1024 on CUDA, 8 on CPU (CPU never runs out first)
+    seed: int = 0  # seeds the synthetic input images
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
 class ConfigError(ValueError):
     """A configuration that cannot be composed, with the offending key in the message."""
 
@@ -99,9 +120,12 @@ def _register(overrides: list[str], with_method: bool) -> None:
     store.store(name="run", node=RunConfig)
     store.store(name="data", node=DataRunConfig)
     store.store(name="trained", node=TrainedRunConfig)
+    store.store(name="throughput", node=ThroughputConfig)
     if with_method:
         method_id = _group_choice(overrides, "method")
         store.store(group="method", name=method_id, node=registry.import_method(method_id).Config)
+    if not any(item.startswith("dataset=") for item in overrides):
+        return  # a method-only config (throughput)
     loader_id = _group_choice(overrides, "dataset")
     store.store(group="dataset", name=loader_id, node=registry.import_loader(loader_id).Config)
 
@@ -115,8 +139,16 @@ def compose_run(overrides: list[str], with_method: bool = True) -> DictConfig:
         ConfigError: naming the key when an override does not fit the structured config.
         registry.UnknownIdError: for an unknown method or dataset loader id.
     """
+    if not any(item.startswith("dataset=") for item in overrides):
+        _group_choice(overrides, "dataset")  # raises the "missing override" error
     _register(overrides, with_method)
     return _compose("run" if with_method else "data", overrides)
+
+
+def compose_throughput(overrides: list[str]) -> DictConfig:
+    """Compose ``ThroughputConfig`` + the method's Config (no dataset) with overrides."""
+    _register(overrides, with_method=True)
+    return _compose("throughput", overrides)
 
 
 def _compose(name: str, overrides: list[str]) -> DictConfig:

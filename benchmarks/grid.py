@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from benchmarks import prompts, registry
-from benchmarks.io import write_table
+from benchmarks.io import write_summary
 
 RUN_ROOT = "results/runs"
 CELL_PATTERN = (
@@ -141,7 +141,7 @@ def _write_if_changed(path: str | Path, table: pd.DataFrame) -> None:
     path = Path(path)
     if path.exists() and path.read_text() == table.to_csv(sep="\t", index=False):
         return
-    write_table(path, table)
+    write_summary(path, table)  # and a Parquet copy beside it
 
 
 def write_skipped(skipped: list[tuple[Run, str]], path: str | Path) -> None:

@@ -110,3 +110,16 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a table written by :func:`write_table`."""
     sep = "\t" if str(path).endswith(".tsv") else ","
     return pd.read_csv(path, sep=sep, keep_default_na=True)
+
+
+def write_summary(path: str | Path, df: pd.DataFrame) -> None:
+    """Write a summary table as CSV/TSV and, beside it, as Parquet (same stem) for pandas/DuckDB.
+
+    Columns of mixed Python types (a status column with numbers and text) are stored as strings
+    in the Parquet file only; the CSV keeps what pandas wrote.
+    """
+    write_table(path, df)
+    mixed = [c for c in df if df[c].dtype == object]
+    frame = df.astype({c: "string" for c in mixed}) if mixed else df
+    with atomic_path(Path(path).with_suffix(".parquet")) as tmp:
+        frame.to_parquet(tmp, index=False)

@@ -1,89 +1,160 @@
-"""The benchmark report: one self-contained HTML file built from ``results/summary`` only.
+"""The benchmark report: one self-contained HTML page built from ``results/summary`` only.
 
-Plots and tables read the summary tables and never recompute metrics (style guide B5).
+Plots and tables read the summary tables and never recompute metrics (style guide B5); the page
+needs no network (inline CSS/JS, figures as data URIs). Torch-free. Sections a reader scans
+first come first: warnings, the grid at a glance, results with CIs, published vs reproduced.
 """
 
 from __future__ import annotations
 
 import html
-import io
 import time
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import provenance, report_stats, stats
+from benchmarks import (
+    provenance,
+    published,
+    report_figures,
+    report_grid,
+    report_stats,
+    stats,
+    throughput_grid,
+)
+from benchmarks import report_html as rh
 from benchmarks.io import read_table, write_text
 
-CSS = """body{font-family:sans-serif;margin:2em;max-width:1200px}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 8px;
-text-align:right}th{background:#eee}.warn{color:#a00;font-weight:bold}"""
+NAV = [("warnings", "Warnings"), ("glance", "Grid at a glance"), ("results", "Results"),
+       ("published", "Published vs reproduced"), ("distributions", "Per-case distributions"),
+       ("throughput", "Throughput"), ("counts", "Cases per cell"), ("statistics", "Statistics"),
+       ("failures", "Failures"), ("provenance", "Provenance"), ("definitions", "Definitions")]
+PIVOT_METRICS = (("dice", "Dice"), ("nsd", "NSD@τ (surface Dice)"), ("hd95", "HD95"))
 
 
-def headline_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """Method x dataset table of ``mean ± std (n)`` for Dice, with IoU and HD95 columns."""
-    def cell(row: pd.Series, name: str) -> str:
-        return f"{row[f'{name}_mean']:.3f} ± {row[f'{name}_std']:.3f} (n={row['n_cases']})"
-
-    rows = []
-    for _, row in summary.iterrows():
-        rows.append({"method": row["method"], "backbone": row["backbone"],
-                     "prompt": row["prompt"],
-                     "dataset": row["dataset"], "Dice": cell(row, "dice"),
-                     "IoU": cell(row, "iou"),
-                     f"HD95 [{row['distance_unit']}]": cell(row, "hd95"),
-                     "failed": row["n_failed"], "weights": row["weights"],
-                     "training": row.get("training", "trained")})
-    return pd.DataFrame(rows)
+def _optional(summary_dir: Path, name: str) -> pd.DataFrame | None:
+    path = summary_dir / name
+    return read_table(path) if path.exists() else None
 
 
-def dice_pivot(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows method/backbone(/prompt), columns datasets, cells Dice ``mean ± std (n)``."""
-    summary = summary.assign(
-        label=stats.entry_label(summary),
-        value=[f"{m:.3f} ± {s:.3f} (n={n})" for m, s, n in
-               zip(summary["dice_mean"], summary["dice_std"], summary["n_cases"],
-                   strict=True)])
-    return summary.pivot(index="label", columns="dataset", values="value").fillna("–")
+def ci_pivot(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows entry, columns dataset, cells ``mean [95% CI] (n)`` from the bootstrap summary."""
+    table = stats.summarize(metrics, [metric])
+    table["value"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}] (n={n})" for m, lo, hi, n in
+                      zip(table["mean"], table["ci_low"], table["ci_high"], table["n"],
+                          strict=True)]
+    pivot = table.pivot(index="entry", columns="dataset", values="value").fillna("–")
+    return pivot.rename_axis(index="method/backbone", columns=None).reset_index()
 
 
-def distribution_figure(metrics: pd.DataFrame) -> bytes:
-    """Per-case Dice per method and dataset (box + points), as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    data = metrics.assign(label=stats.entry_label(metrics))
-    n_ds = data["dataset"].nunique()
-    fig, axes = plt.subplots(1, n_ds, figsize=(4 + 3 * n_ds, 4), squeeze=False)
-    for ax, (dataset, group) in zip(axes[0], data.groupby("dataset"), strict=True):
-        sns.boxplot(data=group, x="label", y="dice", ax=ax, color="#ddd", fliersize=0)
-        sns.stripplot(data=group, x="label", y="dice", hue="status", ax=ax, size=4)
-        ax.set(title=dataset, xlabel="", ylabel="Dice per case", ylim=(-0.02, 1.02))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return buf.getvalue()
+def _results(metrics: pd.DataFrame) -> str:
+    parts = []
+    for metric, title in PIVOT_METRICS:
+        if metric in metrics and metrics[metric].notna().any():
+            unit = ", ".join(sorted(metrics["distance_unit"].dropna().unique())) \
+                if metric == "hd95" else ""
+            head = f"{title} [{unit}]" if unit else title
+            parts.append(f"<h3>{html.escape(head)}</h3>"
+                         + rh.table(ci_pivot(metrics, metric), "no cells"))
+    return rh.section("results", "Results: method × dataset, mean [95 % CI] (n cases)",
+                      "".join(parts), "Bootstrap percentile CI over cases (and seeds); folds "
+                      "pooled. Failed cases are included at their worst values.")
 
 
-def _section(title: str, body: str) -> str:
-    return f"<h2>{html.escape(title)}</h2>\n{body}\n"
+def _counts(metrics: pd.DataFrame, summary: pd.DataFrame) -> str:
+    keys = ["dataset", "method", "backbone", "prompt"]
+    extra = summary[[*keys, *(c for c in ("fp_rate_normal", "weights", "training")
+                              if c in summary)]]
+    table = report_stats.counts(metrics).merge(extra, on=keys, how="left")
+    return rh.section("counts", "Cases per cell", rh.table(table, "no cells"),
+                      "Summed over folds and seeds. n_failed: failed, missing or invalid "
+                      "predictions (scored worst); n_bad_input: unreadable reference (not "
+                      "scored); fp_rate_normal: share of normal (lesion-free) images with a "
+                      "non-empty prediction.")
 
 
-def _table(df: pd.DataFrame, empty: str) -> str:
-    return df.to_html(index=False, na_rep="–") if len(df) else f"<p>{empty}</p>"
+def _published(summary: pd.DataFrame) -> str:
+    table = published.compare(published.read(), summary)
+    return rh.section("published", "Published vs reproduced", rh.table(table, "none"),
+                      "Published headline numbers (benchmarks/published.csv, from methods-spec "
+                      "Parts 2.8 and 3.7; M-SAM, UltraRefiner, SMA and the two baselines publish "
+                      "none). Δ = ours − published; within_tolerance compares |Δ| with the row's "
+                      "tolerance. Random-init rows are shown, never compared.")
 
 
-def _random_init_warning(summary: pd.DataFrame) -> str:
-    rand = summary[summary["weights"].str.contains("random_init")]
-    if rand.empty:
-        return ""
-    names = ", ".join(sorted(set(rand["method"])))
-    return (f'<p class="warn">Random init: {html.escape(names)} ran without pretrained weights; '
-            "their numbers measure the pipeline, not the published method.</p>")
+def _distributions(metrics: pd.DataFrame) -> str:
+    png = report_figures.distribution_figure(metrics, "dice")
+    return rh.section("distributions", "Per-case distributions",
+                      rh.png_img(png, "per-case Dice per method and dataset"))
+
+
+def _throughput(summary: pd.DataFrame, speed: pd.DataFrame | None) -> str:
+    if speed is None or speed.empty:
+        return rh.section("throughput", "Throughput", "<p>no throughput measurements</p>")
+    head = throughput_grid.headline(speed)
+    png = report_figures.pareto_figure(summary, head)
+    fig = rh.png_img(png, "Dice vs throughput") if png else "<p>no entry has both numbers</p>"
+    return rh.section("throughput", "Throughput and the Dice-vs-throughput trade-off",
+                      fig + rh.table(head, "none", "{:.4g}")
+                      + "<details><summary>every measurement</summary>"
+                      + rh.table(speed, "none", "{:.4g}") + "</details>",
+                      "Synthetic inputs at the listed size, random init unless weights were "
+                      "given; latency = batch-1 predict after warm-up (p50/p90/p99 ms); "
+                      "images_per_s at the largest batch that fitted (doubling; stop_reason "
+                      "says why it stopped: an OOM or the cap, 8 on the CPU by default); "
+                      "peak memory = CUDA allocator peak or process peak RSS on the CPU; "
+                      "FLOPs from torch's FlopCounterMode (2 per multiply-add).")
+
+
+def _failures(status: pd.DataFrame, speed: pd.DataFrame | None, skipped: pd.DataFrame) -> str:
+    failed = status[status["state"].astype(str) != "done"] if len(status) else status
+    body = rh.table(failed, "none: every stage finished")
+    if speed is not None and "status" in speed:
+        bad = speed[speed["status"] != "ok"]
+        cols = [c for c in ("method", "backbone", "size", "mode", "batch", "status", "error",
+                            "stop_reason") if c in bad]
+        body += "<h3>Throughput rows not ok</h3>" + rh.table(bad[cols], "none")
+    body += "<h3>Skipped grid cells</h3>" + rh.table(skipped, "none")
+    return rh.section("failures", "Failures, unfinished stages and skipped cells", body)
+
+
+def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
+    if cells is None or cells.empty:
+        return rh.section("provenance", "Provenance", "<p>no provenance summary</p>")
+    short = pd.DataFrame({
+        "what": ["git commit(s)", "uncommitted changes", "containers", "weights", "devices",
+                 "torch"],
+        "value": [", ".join(sorted(cells["git_sha"].astype(str).str[:12].unique())),
+                  f"{int(cells['git_dirty'].astype(str).eq('True').sum())} of {len(cells)} cells",
+                  ", ".join(sorted(set(cells["container"].fillna("").astype(str)) - {""}))
+                  or "none (host environment)",
+                  "; ".join(sorted({f"{m}: {w}" for m, w in zip(cells["method"], cells["weights"],
+                                                                 strict=True)})),
+                  ", ".join(sorted(cells["device"].astype(str).unique())),
+                  ", ".join(sorted(cells["torch"].astype(str).unique()))]})
+    return rh.section("provenance", "Provenance", rh.table(short, "none")
+                      + "<details><summary>per cell</summary>" + rh.table(cells, "none")
+                      + "</details><details><summary>jobs: wall time and peak RSS</summary>"
+                      + rh.table(jobs, "no benchmark files", "{:.1f}") + "</details>")
+
+
+def _definitions(metrics: pd.DataFrame) -> str:
+    words = (
+        "<ul><li><b>Dice</b> = 2|P∩R| / (|P|+|R|) and <b>IoU</b> = |P∩R| / |P∪R| per case, on "
+        "binary masks in the original image space (probabilities thresholded at the recorded "
+        "threshold, never logits); the table mean is over cases (folds pooled).</li>"
+        "<li><b>HD95</b>: the larger of the two directed 95th-percentile surface distances "
+        "(max_directed, MONAI/DeepMind family) or both directions pooled (pooled, medpy), as "
+        "recorded; in mm where the file has spacing, else in pixels.</li>"
+        "<li><b>NSD@τ (surface Dice)</b>: the share of both boundaries within τ of the other "
+        "boundary (DeepMind surface elements).</li>"
+        "<li><b>Empty masks</b>: both empty → Dice 1, IoU 1, NSD 1, HD95 0 (a correct empty "
+        "prediction); exactly one empty → Dice 0, NSD 0, HD95 = the image diagonal. A failed, "
+        "missing or invalid prediction scores these worst values and is counted; a case whose "
+        "own files cannot be read is counted as bad_input and not scored.</li></ul>")
+    return rh.section("definitions", "Metric definitions and the empty-mask policy", words
+                      + rh.table(report_stats.protocol_table(metrics), "none", "{:g}"),
+                      "As recorded in every metrics file (metric-conventions.md §2.12).")
 
 
 def _zero_shot_note(summary: pd.DataFrame) -> str:
@@ -98,33 +169,38 @@ def _zero_shot_note(summary: pd.DataFrame) -> str:
 
 
 def build_html(summary_dir: Path, fig_dir: Path) -> str:
-    """Assemble the report from the summary tables in ``summary_dir``; figures go to ``fig_dir``."""
+    """Assemble the report from the summary tables in ``summary_dir``; CD figures go to
+    ``fig_dir``."""
     summary = read_table(summary_dir / "summary.csv")
     metrics = read_table(summary_dir / "metrics.csv")
-    skipped_path = summary_dir / "skipped.tsv"
-    skipped = read_table(skipped_path) if skipped_path.exists() else pd.DataFrame()
     status = read_table(summary_dir / "status.csv")
-    failures = status[status["state"] != "done"]
+    skipped = _optional(summary_dir, "skipped.tsv")
+    skipped = skipped if skipped is not None else pd.DataFrame()
+    speed = _optional(summary_dir, "throughput.csv")
+    cells = _optional(summary_dir, "provenance.csv")
+    jobs = _optional(summary_dir, "jobs.csv")
+    alerts = report_grid.warnings(summary, cells, status, speed)
+    values, classes = report_grid.glance(metrics, status, skipped)
+    nav = "".join(f"<a href='#{a}'>{html.escape(t)}</a>" for a, t in NAV)
     parts = [
-        f"<h1>samseg-bench report</h1><p>generated {time.strftime('%Y-%m-%d %H:%M:%S')}, "
-        f"git {provenance.git_sha()[:12]}</p>",
-        _random_init_warning(summary),
-        _zero_shot_note(summary),
-        _section("Dice by method and dataset (mean ± std, n cases)",
-                 dice_pivot(summary).to_html()),
-        _section("All headline metrics", _table(headline_table(summary), "no cells")),
-        _section("Per-case Dice", report_stats.png_img(distribution_figure(metrics),
-                                                       "per-case Dice")),
-        _section("Counts per cell", _table(summary.drop(
-            columns=[c for c in summary if c.endswith(("_mean", "_std"))]), "none")),
-        _section("Statistics", "".join(report_stats.stats_sections(metrics, fig_dir))),
-        _section("Failed or unfinished stages", _table(failures, "none: every stage finished")),
-        _section("Skipped grid cells", _table(skipped, "none")),
-        _section("Jobs: wall time and peak RSS", _table(read_table(summary_dir / "jobs.csv"),
-                                                        "no benchmark files")),
+        f"<h1>samseg-bench report</h1><p class='note'>generated "
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')}, git {provenance.git_sha()[:12]}</p>"
+        f"<nav>{nav}</nav>",
+        rh.section("warnings", "Warnings", ("".join(rh.warn(a) for a in alerts) or "<p>none</p>")
+                   + _zero_shot_note(summary)),
+        rh.section("glance", "Grid at a glance", rh.colored_matrix(values, classes),
+                   "Cells per method and dataset: done (pretrained weights), random init, "
+                   "zero-shot (a foundation model evaluated untrained), failed (a stage did not "
+                   "finish, or no metrics: missing), skipped (reason in the failure section)."),
+        _results(metrics), _published(summary), _distributions(metrics),
+        _throughput(summary, speed), _counts(metrics, summary),
+        rh.section("statistics", "Statistics",
+                   "".join(report_stats.stats_sections(metrics, fig_dir))),
+        _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
+                                                       else pd.DataFrame()),
+        _definitions(metrics),
     ]
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{CSS}</style>" \
-           f"<title>samseg-bench report</title></head><body>{''.join(parts)}</body></html>\n"
+    return rh.page("samseg-bench report", "".join(parts))
 
 
 def run(summary_dir: Path, out: Path) -> None:

@@ -6,13 +6,13 @@ section states why it is empty instead of failing (one method, one dataset, no s
 
 from __future__ import annotations
 
-import base64
 import html
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import stats
+from benchmarks import report_html, stats
+from benchmarks.report_html import png_img
 
 METRIC_ORDER = ("dice", "iou", "precision", "recall", "nsd", "hd95", "hd", "assd")
 TESTED = ("dice", "nsd", "hd95")  # metrics that get significance tests and CD diagrams
@@ -20,19 +20,12 @@ FAILED = "status not in ('ok', 'bad_input')"
 
 
 def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    return df.to_html(index=False, escape=True, na_rep="–", border=0,
-                      float_format=floatfmt.format, classes="stats")
+    return report_html.table(df, "none", floatfmt)
 
 
 def _section(title: str, body: str, note: str = "") -> str:
     note_html = f"<p>{html.escape(note)}</p>" if note else ""
     return f"<section><h3>{html.escape(title)}</h3>{note_html}{body}</section>"
-
-
-def png_img(png: bytes, alt: str) -> str:
-    """An ``<img>`` holding the PNG itself, so the report stays one self-contained file."""
-    data = base64.b64encode(png).decode()
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
 
 
 def _heading(metric: str) -> str:
@@ -63,13 +56,11 @@ def counts(metrics: pd.DataFrame) -> pd.DataFrame:
     return out.join(runs).reset_index()
 
 
-def _protocol(metrics: pd.DataFrame) -> str:
-    cols = [c for c in ("hd95_definition", "empty_policy", "nsd_tolerance", "distance_unit")
-            if c in metrics]
-    table = metrics[["dataset", *cols]].drop_duplicates().sort_values("dataset")
-    return _section("Evaluation protocol", _table(table, "{:g}"),
-                    "As recorded in each metrics file; failed or missing predictions score the "
-                    "worst values and are counted below.")
+def protocol_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The evaluation protocol per dataset, as recorded in the metrics files."""
+    cols = [c for c in ("hd95_definition", "empty_policy", "nsd_tolerance", "threshold",
+                        "distance_unit") if c in metrics]
+    return metrics[["dataset", *cols]].drop_duplicates().sort_values("dataset")
 
 
 def _summary(metrics: pd.DataFrame, names: list[str]) -> str:
@@ -125,14 +116,11 @@ def _stability(metrics: pd.DataFrame, names: list[str]) -> str:
 
 
 def stats_sections(metrics: pd.DataFrame, fig_dir: Path) -> list[str]:
-    """HTML fragments: protocol, counts, summaries, Wilcoxon, Friedman/CD, rank stability.
+    """HTML fragments: summaries, Wilcoxon, Friedman/CD, rank stability.
 
     CD diagrams are written into ``fig_dir`` (for papers) and also inlined in the HTML.
     """
-    out = [_protocol(metrics),
-           _section("Cases per cell", _table(counts(metrics)),
-                    "n_failed: failed, missing or invalid predictions (scored worst); "
-                    "n_bad_input: unreadable reference data (not scored).")]
+    out: list[str] = []
     names = _metrics_present(metrics)
     if not names:
         return [*out, _section("Statistics", "<p>no scored metric values</p>")]

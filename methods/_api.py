@@ -21,6 +21,12 @@ and ``method.py``, which must define:
 - optional ``param_groups(model, cfg)``: optimiser parameter groups.
 - optional ``Config.min_lr``: the floor of the harness's per-step cosine schedule (default 0;
   ``eta_min`` of ``CosineAnnealingLR``).
+- optional ``encode(model, batch, cfg) -> Any`` and ``decode(model, features, batch, cfg) ->
+  Tensor``: the SAM-family split into the image encoder (run once per image) and the prompt
+  encoder + mask decoder (run per prompt/click on the cached ``features``). ``decode(model,
+  encode(model, batch, cfg), batch, cfg)`` must equal ``predict(model, batch, cfg)`` (a contract
+  test checks it); the throughput stage (``benchmarks/throughput.py``) then times the two halves
+  separately. Methods without the split are timed end to end only.
 
 Zero-shot methods (a foundation model evaluated untouched, as a reference row) declare
 ``trainer: none`` and a ``zero_shot_reason`` in ``card.yaml`` and define only ``Config``,

@@ -52,9 +52,12 @@ def test_dry_run_job_counts_per_rule(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     cells = 2 * 2 * 2 * 2 * 2
+    speed = 2 * 2  # throughput: once per method x backbone (x size), not per dataset/fold/seed
     assert counts == {"make_data": 2, "make_split": 2, "train_model": cells, "predict_cases": cells,
                       "evaluate_predictions": cells, "aggregate_results": 1, "render_report": 1,
-                      "all": 1, "total": 2 + 2 + 3 * cells + 3}
+                      "measure_throughput": speed, "summarize_throughput": 1,
+                      "summarize_provenance": 1, "all": 1,
+                      "total": 2 + 2 + 3 * cells + speed + 5}
 
 
 @pytest.mark.parametrize("mutate, message", [

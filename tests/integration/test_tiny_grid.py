@@ -21,7 +21,8 @@ TINY = {
                                      "method.max_steps=2", "method.batch_size=2",
                                      "method.optimizer=adamw", "method.lr=0.0003"],
                        "resources": {"train": {"gpu": 0, "mem_gb": 2, "runtime_min": 10},
-                                     "predict": {"gpu": 0, "mem_gb": 2, "runtime_min": 10}}},
+                                     "predict": {"gpu": 0, "mem_gb": 2, "runtime_min": 10},
+                                     "throughput": {"gpu": 0, "mem_gb": 2, "runtime_min": 10}}},
         "yolo_seg": {"backbones": ["n"],
                      "overrides": ["method.variant=tiny", "method.image_size=64",
                                    "method.max_epochs=1", "method.batch_size=4",
@@ -29,6 +30,7 @@ TINY = {
                      "resources": {"train": {"gpu": 0, "mem_gb": 2, "runtime_min": 10},
                                    "predict": {"gpu": 0, "mem_gb": 2, "runtime_min": 10}}},
     },
+    "throughput": {"overrides": ["warmup=1", "iters=3", "batch_iters=1", "max_batch=2"]},
     "folds": [0],
     "seeds": [0],
 }
@@ -71,10 +73,40 @@ def test_3d_dataset_is_skipped_with_reason(tiny_run: Path) -> None:
 
 def test_report_shows_table_figure_and_random_init(tiny_run: Path) -> None:
     html = (tiny_run / "results" / "report" / "report.html").read_text()
-    assert "Dice by method and dataset" in html and "data:image/png;base64," in html
-    assert "Random init" in html and "yolo_seg" in html
-    assert "Paired Wilcoxon signed-rank tests" in html and "Cases per cell" in html
+    assert "Results: method × dataset" in html and "data:image/png;base64," in html
+    assert "Random init" in html and "yolo_seg" in html and "Grid at a glance" in html
+    assert "Paired Wilcoxon signed-rank tests" in html and html.count("Cases per cell") == 2
+    assert "Counts per cell" not in html  # merged into "Cases per cell" (nav link + section)
     assert "needs &gt;= 2 methods and &gt;= 2 datasets (have 2 and 1)" in html  # one dataset
+    # 2 steps < the card's 2000: the loud under-trained warning names the cell
+    assert "Under-trained: dataset=synthetic_bus/method=resnet_seg" in html
+    assert "Dice vs throughput" in html and "Published vs reproduced" in html
+
+
+def test_throughput_rows_for_every_method_on_the_cpu(tiny_run: Path) -> None:
+    table = pd.read_csv(tiny_run / "results" / "summary" / "throughput.csv")
+    assert sorted(table["method"].unique()) == ["resnet_seg", "yolo_seg"]
+    assert (table["device"] == "cpu").all() and (table["size"] == 64).all()
+    assert (table["status"] == "ok").all() and table["dtype"].eq("float32").all()
+    offline = table[table["mode"] == "offline"]
+    assert sorted(offline["batch"]) == [1, 1, 2, 2]  # doubling up to the configured cap of 2
+    assert (table["params_total"] >= table["params_trainable"]).all()
+    assert (table["flops_b1"] > 0).all() and (table["latency_ms_p50"] > 0).all()
+    assert pd.read_parquet(tiny_run / "results" / "summary" / "throughput.parquet").shape == \
+        table.shape
+
+
+def test_report_opens_in_chromium_without_errors(tiny_run: Path) -> None:
+    from tests import browser
+
+    reason = browser.missing()
+    if reason:
+        pytest.skip(reason)
+    shot = tiny_run / "results" / "report" / "report.png"
+    result = browser.check_page(tiny_run / "results" / "report" / "report.html", shot)
+    assert result["errors"] == []
+    assert len(result["images"]) >= 2 and all(i["width"] > 0 for i in result["images"])
+    assert result["sortable_headers"] > 10 and shot.stat().st_size > 50_000
 
 
 def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:

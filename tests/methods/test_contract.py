@@ -166,3 +166,24 @@ def test_zero_shot_with_weights_keeps_a_checksum_not_a_copy(
     assert "state_dict" not in saved and saved["weights_sha256"] == sha
     _, _, model = predict.load_trained(cfg, tmp_path / "train" / "model.pt")
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in source.state_dict().items())
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_throughput_input_runs_and_split_hooks_match_predict(method: str, bus_root: Path,
+                                                              bus_split: Path,
+                                                              bus_prompts: dict) -> None:
+    """The throughput stage's synthetic batch (with the card's prompt kind) goes through
+    ``predict``; where a method has the ``encode``/``decode`` split, it equals ``predict``."""
+    from benchmarks import throughput
+
+    module, mcfg, _ = _setup(method, bus_root, bus_split, bus_prompts)
+    model = _build(module, mcfg).eval()
+    kind = registry.read_card(method).get("prompt", "none")
+    batch = throughput.synthetic_batch(kind, 2, 64, torch.device("cpu"))
+    with torch.no_grad():
+        prob = module.predict(model, batch, mcfg)
+        assert prob.shape == (2, 1, 64, 64)
+        if not (hasattr(module, "encode") and hasattr(module, "decode")):
+            pytest.skip(f"{method} has no encode/decode split (optional hook)")
+        split = module.decode(model, module.encode(model, batch, mcfg), batch, mcfg)
+    torch.testing.assert_close(split, prob)

@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))  # benchmarks/ and method
 
 from snakemake.utils import validate
 
-from benchmarks import containers, grid, prompts, registry
+from benchmarks import containers, grid, prompts, registry, throughput_grid
 
 validate(config, schema="../schemas/config.schema.yaml")
 # The plan's first line: which file the grid came from (a --configfile replaces config.yaml).
@@ -25,6 +25,7 @@ CELL = f"results/runs/{grid.CELL_PATTERN}"
 BENCH = f"results/benchmarks/{grid.CELL_PATTERN}"
 LOG = f"results/logs/{grid.CELL_PATTERN}"
 SPLIT = "results/splits/dataset={dataset}/split.json"
+PUBLISHED = str(Path(workflow.basedir).parent / "benchmarks" / "published.csv")  # repo data
 
 
 wildcard_constraints:
@@ -34,6 +35,7 @@ wildcard_constraints:
     fold=r"\d+",
     seed=r"\d+",
     prompt=f"{grid.NO_PROMPT}|{prompts.PROTOCOL_PATTERN}",
+    size=rf"\d+|{throughput_grid.NATIVE}",
 
 
 def _run(wc):
@@ -73,12 +75,15 @@ def cell_targets(stage_file):
 
 
 def _needs(method, stage):
-    """{gpu, runtime_min, mem_gb} of a stage: config.yaml's override, else the method's card."""
+    """{gpu, runtime_min, mem_gb} of a stage: config.yaml's override, else the method's card
+    (a card without `resources.throughput` lends it its `predict` needs)."""
     custom = (config["methods"][method] or {}).get("resources", {}).get(stage, {})
-    return registry.read_card(method)["resources"][stage] | custom
+    card = registry.read_card(method)["resources"]
+    return card.get(stage, card["predict"]) | custom
 
 
-NEEDS = {s: {m: _needs(m, s) for m in config["methods"]} for s in ("train", "predict", "evaluate")}
+STAGES = ("train", "predict", "evaluate", "throughput")
+NEEDS = {s: {m: _needs(m, s) for m in config["methods"]} for s in STAGES}
 
 
 def resources_for(stage):
@@ -98,9 +103,10 @@ METHOD_IMAGES = {
 
 
 def container_for(stage):
-    """Apptainer image of a stage, used under --sdm apptainer. Train and predict run in the
-    method's stack (card.yaml `stack:`), every other stage in the CPU stack (containers/README.md)."""
-    if stage in ("train", "predict"):
+    """Apptainer image of a stage, used under --sdm apptainer. Train, predict and throughput run
+    in the method's stack (card.yaml `stack:`), every other stage in the CPU stack
+    (containers/README.md)."""
+    if stage in ("train", "predict", "throughput"):
         return lambda wc: METHOD_IMAGES[wc.method]
     return containers.image_path(CONTAINERS_ROOT, containers.CPU_STACK)
 

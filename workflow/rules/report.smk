@@ -1,7 +1,10 @@
 # Aggregate every declared cell into results/summary and render the HTML report (local rules).
+# Every summary table is also written as Parquet beside its CSV (benchmarks/io.write_summary).
 
 localrules:
     aggregate_results,
+    summarize_provenance,
+    summarize_throughput,
     render_report,
 
 
@@ -28,9 +31,28 @@ rule aggregate_results:
         f"{AGGREGATE} > {{log}} 2>&1"
 
 
+rule summarize_provenance:
+    input:
+        # as for the aggregate: the files are found from the cell list, not the command line
+        cells=CELLS_LIST,
+        provenance=cell_targets("train/provenance.json"),
+    output:
+        "results/summary/provenance.csv",
+    log:
+        "results/logs/summarize_provenance.log",
+    container:
+        container_for("cpu")
+    shell:
+        "python -m benchmarks.cli provenance-summary --cells {input.cells} --results results "
+        "--out {output} > {log} 2>&1"
+
+
 rule render_report:
     input:
         rules.aggregate_results.output,
+        rules.summarize_provenance.output,
+        rules.summarize_throughput.output,
+        PUBLISHED,
     output:
         report(
             "results/report/report.html",
