@@ -32,8 +32,9 @@ import torch
 from omegaconf import DictConfig
 
 from benchmarks import config, provenance, registry, timing, weights
+from benchmarks.batches import select_device, to_device
 from benchmarks.io import write_table
-from benchmarks.train import freeze, select_device, to_device
+from benchmarks.train import freeze
 from methods._api import WeightsError
 
 CPU_MAX_BATCH = 8  # the CPU's memory is never the limit before minutes per call: cap, and say so
