@@ -24,7 +24,11 @@ rule summarize_throughput:
     input:
         throughput_grid.targets(config),
     output:
-        "results/summary/throughput.csv",
+        report(
+            "results/summary/throughput.csv",
+            caption="../report/throughput.rst",
+            category="Throughput",
+        ),
     log:
         "results/logs/summarize_throughput.log",
     container:
