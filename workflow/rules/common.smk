@@ -63,10 +63,21 @@ def dataset_overrides(wc):
     return _quoted(grid.dataset_overrides(config, wc.dataset))
 
 
-def prompts_input(wc):
+def _prompts_file(wc):
     """The pinned prompts file of a prompted cell; nothing for prompt=none."""
     run = _run(wc)
     return [] if run.prompt == grid.NO_PROMPT else [grid.prompts_path(run)]
+
+
+# A grid without prompted methods needs no per-job input function (each costs every job time).
+PROMPTED = any(grid.method_prompts(config, m) != [grid.NO_PROMPT] for m in config["methods"])
+prompts_input = _prompts_file if PROMPTED else []
+
+
+def _by_method(values, per_job):
+    """``values`` ({method: value}) as one constant when all methods agree, else ``per_job``."""
+    distinct = set(values.values())
+    return distinct.pop() if len(distinct) == 1 else per_job
 
 
 def cell_targets(stage_file):
@@ -92,7 +103,8 @@ def resources_for(stage):
     return {
         "mem_mb": lambda wc, attempt: int(needs[wc.method]["mem_gb"] * 1024 * attempt),
         "runtime": lambda wc, attempt: int(needs[wc.method]["runtime_min"] * attempt),
-        "gpu": lambda wc: int(needs[wc.method]["gpu"]),
+        "gpu": _by_method({m: int(n["gpu"]) for m, n in needs.items()},
+                          lambda wc: int(needs[wc.method]["gpu"])),
     }
 
 
@@ -107,7 +119,7 @@ def container_for(stage):
     in the method's stack (card.yaml `stack:`), every other stage in the CPU stack
     (containers/README.md)."""
     if stage in ("train", "predict", "throughput"):
-        return lambda wc: METHOD_IMAGES[wc.method]
+        return _by_method(METHOD_IMAGES, lambda wc: METHOD_IMAGES[wc.method])
     return containers.image_path(CONTAINERS_ROOT, containers.CPU_STACK)
 
 

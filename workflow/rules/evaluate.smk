@@ -12,7 +12,6 @@ rule evaluate_predictions:
         f"{CELL}/evaluate/metrics.csv",
     params:
         overrides=cell_overrides,
-        pred=lambda wc, input: Path(input.masks).parent,
     threads: 1
     resources:
         **resources_for("evaluate"),
@@ -23,5 +22,5 @@ rule evaluate_predictions:
     benchmark:
         f"{BENCH}/evaluate.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} python -m benchmarks.cli evaluate --pred {params.pred} --provenance {input.provenance} --out {output} "
+        "OMP_NUM_THREADS={threads} python -m benchmarks.cli evaluate --pred $(dirname {input.masks}) --provenance {input.provenance} --out {output} "
         "--split {input.split} {params.overrides} > {log} 2>&1"

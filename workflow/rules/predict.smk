@@ -11,7 +11,7 @@ rule predict_cases:
         cases=f"{CELL}/predict/cases.csv",
     params:
         overrides=cell_overrides,
-        out=lambda wc, output: Path(output.masks).parent,
+        out=f"{CELL}/predict",
     threads: 2
     resources:
         **resources_for("predict"),

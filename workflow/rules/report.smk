@@ -70,7 +70,7 @@ rule render_report:
 onerror:
     # A failed job must not cost the whole grid its report (--keep-going in every profile): the
     # cells that finished are aggregated and the missing ones listed with their reasons.
-    shell(f"{AGGREGATE} > results/logs/aggregate_results.log 2>&1 && "
+    shell(f"mkdir -p results/logs && {AGGREGATE} > results/logs/aggregate_results.log 2>&1 && "
           f"{REPORT} > results/logs/render_report.log 2>&1 && "
           "echo 'partial report (failed cells in its failure table): results/report/report.html'"
           " || echo 'no partial report: see results/logs/aggregate_results.log'")

@@ -12,7 +12,7 @@ rule train_model:
         config=f"{CELL}/train/config.resolved.yaml",
     params:
         overrides=cell_overrides,
-        out=lambda wc, output: Path(output.model).parent,
+        out=f"{CELL}/train",
     threads: 2
     resources:
         **resources_for("train"),
