@@ -1,5 +1,6 @@
-"""Evaluation jobs go to Slurm grouped: a dry run of the Slurm profiles on the CI cluster lists
-one "Group job evaluate" per 20 cells, each holding that many evaluate_predictions jobs."""
+"""Evaluation jobs go to Slurm grouped: a dry run of the user's Slurm profile on the CI cluster
+lists one "Group job evaluate" per 20 cells, each holding that many evaluate_predictions jobs.
+(profiles/slurm-ci keeps one cell per job: see the comment there.)"""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def test_dry_run_groups_evaluation_jobs_by_twenty(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "workflow" / "Snakefile"),
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n",
-           "--profile", str(REPO / "profiles" / "slurm"), "--profile",
-           str(REPO / "profiles" / "slurm-ci")]
+           "--profile", str(REPO / "profiles" / "slurm"),  # the CI layer groups 1 per job
+           "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=5"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env(),
                           cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
