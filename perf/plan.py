@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python perf/plan.py [--datasets 10 --folds 5 --seeds 9]``. The grid config uses
 the demo's synthetic loader under ``--datasets`` ids and every backbone of both baselines, so with
-the defaults it has 10 x 8 x 5 x 9 = 3,600 cells and 10,823 jobs. The bare Snakefile has the same
+the defaults it has 10 x 8 x 5 x 9 = 3,600 cells (over 10,800 jobs). The bare Snakefile has the same
 rules, wildcards, input/output/log/benchmark paths and job count, but no Python: no config
 validation, params, resources, threads or containers, and ``touch`` as every command. Both are
 planned with ``snakemake -n --quiet`` (nothing built, no job list printed) three times, in
@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks import grid, registry  # noqa: E402
+from benchmarks import grid, registry, throughput_grid  # noqa: E402
 
 BARE = '''
 import yaml
@@ -41,7 +41,7 @@ SPLIT = "results/splits/dataset={dataset}/split.json"
 
 wildcard_constraints:
     dataset="|".join(DATASETS), method=r"[a-z0-9_]+", backbone=r"[a-z0-9_]+",
-    fold=r"\\d+", seed=r"\\d+", prompt=r"[a-z0-9]+",
+    fold=r"\\d+", seed=r"\\d+", prompt=r"[a-z0-9]+", size=r"\\d+|native",
 
 rule all:
     input: "results/report/report.html",
@@ -87,8 +87,26 @@ rule aggregate_results:
     log: "results/logs/aggregate_results.log",
     shell: "touch {output} {log}"
 
+rule summarize_provenance:
+    input: cells="cells.tsv", provenance=[f"results/runs/{p}/train/provenance.json" for p in PATHS],
+    output: "results/summary/provenance.csv",
+    log: "results/logs/summarize_provenance.log",
+    shell: "touch {output} {log}"
+
+rule measure_throughput:
+    output: "results/throughput/method={method}/backbone={backbone}/size={size}/throughput.csv",
+    log: "results/logs/throughput/method={method}/backbone={backbone}/size={size}.log",
+    shell: "touch {output} {log}"
+
+rule summarize_throughput:
+    input: open("throughput.txt").read().split(),
+    output: "results/summary/throughput.csv",
+    log: "results/logs/summarize_throughput.log",
+    shell: "touch {output} {log}"
+
 rule render_report:
-    input: rules.aggregate_results.output,
+    input: rules.aggregate_results.output, rules.summarize_provenance.output,
+           rules.summarize_throughput.output,
     output: "results/report/report.html",
     log: "results/logs/render_report.log",
     shell: "touch {output} {log}"
@@ -132,6 +150,7 @@ def setup(root: Path, config: dict) -> dict[str, tuple[Path, Path]]:
             "\t".join(map(str, row)) + "\n" for row in
             [("dataset", "method", "backbone", "prompt", "fold", "seed")]
             + [(r.dataset, r.method, r.backbone, r.prompt, r.fold, r.seed) for r in runs]))
+        (workdir / "throughput.txt").write_text("\n".join(throughput_grid.targets(config)))
         dirs[name] = (workdir, snakefile)
     (root / "bare.smk").write_text(BARE)
     return dirs
