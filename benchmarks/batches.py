@@ -55,8 +55,8 @@ def prompt_fields(prompt: dict[str, Any] | None, protocol: prompts.Protocol | No
     if protocol is None:
         return {}
     if prompt is not None and "slices" in prompt:  # a volume's per-slice prompts
-        raise prompts.PromptError("3D prompts (per-slice boxes) are not turned into batches yet: "
-                                  "the harness has no 3D method path; run 3D data with prompt=none")
+        raise prompts.PromptError("3D prompts of a whole volume reach 2D methods slice by slice "
+                                  "(RunData.sample_prompt); no method takes a volume at once yet")
     scale = torch.tensor([dst_hw[1] / src_hw[1], dst_hw[0] / src_hw[0]])
     if protocol.box:
         raw = (prompt or {}).get("box")
@@ -91,7 +91,9 @@ def resized(sample: Sample, size: int, flip: bool = False,
 
 
 def _meta(sample: Sample) -> dict[str, Any]:
-    return {"case_id": sample.case_id, "slice_index": -1, "spacing_mm": sample.spacing_mm,
+    """Meta of a 2D image, or of one volume slice (the volume's id and the slice index)."""
+    return {"case_id": sample.meta.get("volume_id", sample.case_id),
+            "slice_index": sample.meta.get("slice_index", -1), "spacing_mm": sample.spacing_mm,
             "original_shape": tuple(sample.mask.shape)}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from benchmarks import config, grid, prompts, splits
+from benchmarks import config, grid, prompts, splits, volumes
 from benchmarks.data.base import CaseRef, Sample
 
 # Moved to benchmarks.batches (issue 14) so that this module needs no torch; resolved lazily here
@@ -49,9 +49,34 @@ class RunData:
         """Pixels of one case (raises ``DataError`` naming the file on bad input)."""
         return self.loader.load_case(self.refs[case_id], self.dcfg)
 
+    @property
+    def is_volume(self) -> bool:
+        """3D data: 2D methods see it slice by slice (:mod:`benchmarks.volumes`)."""
+        return self.dcfg.dims == "3d"
+
+    def training_samples(self, case_ids: list[str], mcfg: Any, seed: int) -> Iterator[Sample]:
+        """2D training samples: the images themselves, or the sampled slices of each volume."""
+        for case_id in case_ids:
+            sample = self.load(case_id)
+            if self.is_volume:
+                yield from volumes.training_samples(sample, self.dcfg, mcfg, seed)
+            else:
+                yield sample
+
     def prompt(self, case_id: str) -> dict[str, Any] | None:
         """The case's entry of the prompts file (original pixel coordinates), or None."""
         return None if self.prompts is None else prompts.for_case(self.prompts, case_id)
+
+    def sample_prompt(self, sample: Sample) -> dict[str, Any] | None:
+        """The prompt of a 2D sample; a volume slice gets its volume's entry for that slice
+        (none listed: the slice holds no foreground, so the box is NaN as for an empty image)."""
+        if "volume_id" not in sample.meta:
+            return self.prompt(sample.case_id)
+        whole = self.prompt(sample.meta["volume_id"])
+        if whole is None:
+            return None
+        z = sample.meta["slice_index"]
+        return next((s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
 
 
 def open_run(cfg: DictConfig) -> RunData:
@@ -74,9 +99,3 @@ def open_run(cfg: DictConfig) -> RunData:
                                   f"{doc['protocol']['name']}, the run asks for {cfg.prompt}")
     return RunData(loader, dcfg, split, sha, refs, prompts.parse_protocol(cfg.prompt), doc,
                    prompts_sha)
-
-
-def iter_samples(data: RunData, case_ids: list[str]) -> Iterator[Sample]:
-    """Load samples in order (for ``fit``-style trainers that want original-size images)."""
-    for case_id in case_ids:
-        yield data.load(case_id)

@@ -12,6 +12,7 @@ STAGES = ("train", "predict", "evaluate")
 TRAINERS = ("harness", "fit", "none")  # none: a zero-shot reference row (nothing is trained)
 OPTIONAL_STAGES = ("throughput",)  # falls back to `predict` (workflow/rules/common.smk)
 BUDGET_KEYS = {"max_steps", "max_epochs"}
+VOLUME_INPUTS = ("slices",)  # how a method consumes volumes; the harness implements these
 
 
 def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
@@ -32,6 +33,9 @@ def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
         problems.append(f"{path}: trainer none needs zero_shot_reason (why nothing is trained)")
     if not set(card.get("dims", [])) <= {"2d", "3d"}:
         problems.append(f"{path}: dims must be a subset of [2d, 3d]")
+    if "3d" in card.get("dims", []) and card.get("volumes") not in VOLUME_INPUTS:
+        problems.append(f"{path}: a 3d method needs volumes: one of {list(VOLUME_INPUTS)} "
+                        "(how it consumes a volume)")
     return problems
 
 

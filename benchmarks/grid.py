@@ -77,7 +77,8 @@ def skip_reason(config: dict[str, Any], run: Run) -> str | None:
     card = registry.read_card(run.method)
     dims = dataset_dims(config, run.dataset)
     if dims not in card.get("dims", ["2d"]):
-        return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}"
+        hint = " (its card does not declare slice-by-slice volumes)" if dims == "3d" else ""
+        return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}{hint}"
     if run.prompt != NO_PROMPT:
         kind = "box" if prompts.parse_protocol(run.prompt).box else "point"
         takes = card.get("prompt", "none")

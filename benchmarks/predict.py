@@ -15,9 +15,9 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from benchmarks import batches, cases, config, registry, weights
+from benchmarks import batches, cases, config, registry, volumes, weights
 from benchmarks.batches import seed_everything, select_device, to_device
-from benchmarks.data.base import DataError
+from benchmarks.data.base import DataError, Sample
 from benchmarks.io import atomic_path, write_table
 from methods._api import load_state_strict, read_checkpoint
 
@@ -57,15 +57,27 @@ def check_probabilities(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarra
     return arr
 
 
+def predict_image(module: Any, model: Any, mcfg: Any, data: cases.RunData, sample: Sample,
+                  device: torch.device, threshold: float) -> np.ndarray:
+    """The thresholded binary prediction of one 2D image or slice (with its pinned prompt)."""
+    batch = batches.original_batch(sample, data.sample_prompt(sample), data.protocol)
+    with torch.no_grad():
+        prob = module.predict(model, to_device(batch, device), mcfg)
+    return check_probabilities(prob, sample.mask.shape) >= threshold
+
+
 def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_id: str,
                  device: torch.device, threshold: float) -> np.ndarray:
-    """The thresholded binary prediction of one case (with its pinned prompt, if any)."""
+    """The binary prediction of one case; a volume is predicted slice by slice (windowed as in
+    training) and stacked back to its original shape (spacing untouched: nothing resampled)."""
     sample = data.load(case_id)
-    batch = batches.original_batch(sample, data.prompt(case_id), data.protocol)
-    batch = to_device(batch, device)
-    with torch.no_grad():
-        prob = module.predict(model, batch, mcfg)
-    return check_probabilities(prob, sample.mask.shape) >= threshold
+    if not data.is_volume:
+        return predict_image(module, model, mcfg, data, sample, device, threshold)
+    volume_u8 = volumes.to_uint8(sample.image, volumes.window_of(data.dcfg, mcfg))
+    depth = sample.mask.shape[volumes.SLICE_AXIS]
+    return volumes.stack([predict_image(module, model, mcfg, data,
+                                        volumes.slice_sample(volume_u8, sample, z), device,
+                                        threshold) for z in range(depth)], sample.mask.shape)
 
 
 def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:

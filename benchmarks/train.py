@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from benchmarks import batches, cases, config, provenance, registry, weights
+from benchmarks import batches, cases, config, provenance, registry, volumes, weights
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
@@ -62,15 +62,19 @@ def make_optimizer(model: nn.Module, module: Any, mcfg: Any) -> torch.optim.Opti
     raise TrainingError(f"method.optimizer={mcfg.optimizer!r}: use 'adamw' or 'sgd'")
 
 
-def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator):
-    """Endless shuffled batches of resized samples with random horizontal flips."""
-    samples = [data.load(cid) for cid in ids]  # small 2D sets fit in memory
+def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator, seed: int):
+    """Endless shuffled batches of resized samples (images or volume slices) with random
+    horizontal flips."""
+    samples = list(data.training_samples(ids, mcfg, seed))  # 2D images and sampled slices fit
+    if len(samples) < mcfg.batch_size:
+        raise TrainingError(f"{len(samples)} training samples < method.batch_size="
+                            f"{mcfg.batch_size}; lower the batch size or add training data")
     while True:
         order = torch.randperm(len(samples), generator=gen).tolist()
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
-            chunk = [batches.resized(samples[i], mcfg.image_size, bool(f), data.prompt(ids[i]),
-                                   data.protocol)
+            chunk = [batches.resized(samples[i], mcfg.image_size, bool(f),
+                                     data.sample_prompt(samples[i]), data.protocol)
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield batches.collate(chunk)
 
@@ -114,9 +118,10 @@ def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: l
         work = out_dir / "fit_work"
         shutil.rmtree(work, ignore_errors=True)  # starts empty: nothing from an earlier run leaks
         budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
-        return module.fit(model, TrainData(cases.iter_samples(data, ids), work, cfg.seed),
-                          mcfg, budget)
-    return model, train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen), device)
+        samples = data.training_samples(ids, mcfg, cfg.seed)
+        return module.fit(model, TrainData(samples, work, cfg.seed), mcfg, budget)
+    return model, train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen, cfg.seed),
+                             device)
 
 
 def _model_payload(model: nn.Module, method_id: str, zero_shot: bool, weights_path: Path | None,
@@ -156,6 +161,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         counts = freeze(model, mcfg.frozen)
         model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen)
         extra = {"n_train_cases": len(ids)}
+    if data.is_volume:
+        extra["volumes"] = volumes.describe(data.dcfg, mcfg)
     wall = time.perf_counter() - start
     payload = _model_payload(model, method_id, trainer == ZERO_SHOT, weights_path, weights_id)
     with atomic_path(out_dir / "model.pt") as tmp:

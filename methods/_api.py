@@ -27,6 +27,9 @@ and ``method.py``, which must define:
   encode(model, batch, cfg), batch, cfg)`` must equal ``predict(model, batch, cfg)`` (a contract
   test checks it); the throughput stage (``benchmarks/throughput.py``) then times the two halves
   separately. Methods without the split are timed end to end only.
+- optional ``Config.window``: ``[lo, hi]`` intensity window for 3D data, replacing the dataset's
+  (``benchmarks/volumes.py``). A card with ``dims: [.., 3d]`` and ``volumes: slices`` gets volumes
+  as windowed slices: ``meta`` then holds the volume's ``case_id`` and the ``slice_index``.
 
 Zero-shot methods (a foundation model evaluated untouched, as a reference row) declare
 ``trainer: none`` and a ``zero_shot_reason`` in ``card.yaml`` and define only ``Config``,

@@ -33,6 +33,17 @@ class DatasetConfig:
     fold_scheme: str = "kfold"  # "kfold" (seeded, patient-level) or a loader-specific scheme
 
 
+@dataclass
+class VolumeConfig(DatasetConfig):
+    """Fields of every 3D loader: how its volumes become the slices of 2D methods
+    (:mod:`benchmarks.volumes`)."""
+
+    dims: str = "3d"
+    window: list[float] = field(default_factory=list)  # [lo, hi] in file units; [] = percentiles
+    train_slices_per_volume: int = 0  # slices drawn per training volume for 2D methods; 0 = all
+    train_fg_fraction: float = 0.33  # share with foreground (nnU-Net oversample_foreground_percent)
+
+
 @dataclass(frozen=True)
 class CaseRef:
     """One case as listed from disk (cheap: no pixels read)."""

@@ -13,15 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.data.base import CaseRef, DataError, DatasetConfig, Sample, safe_id, volume_sample
+from benchmarks.data.base import CaseRef, DataError, Sample, VolumeConfig, safe_id, volume_sample
 
 
 @dataclass
-class Config(DatasetConfig):
+class Config(VolumeConfig):
     """Which organ folders to list and which label is foreground."""
 
     root: str = ""  # the folder holding <organ>/<modality>_<dataset>/ (M-SAM data/train or test)
-    dims: str = "3d"
     organs: list[str] = field(default_factory=list)  # empty = every organ folder
     label: int = 0  # 0 = any non-zero voxel (M-SAM's labels are binary per folder)
 

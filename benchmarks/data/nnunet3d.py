@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.data.base import CaseRef, DataError, DatasetConfig, Sample, volume_sample
+from benchmarks.data.base import CaseRef, DataError, Sample, VolumeConfig, volume_sample
 
 # Synapse multi-organ (BTCV) label ids, as in its release and nnU-Net's Dataset017/Task017.
 BTCV_LABELS = {
@@ -28,11 +28,10 @@ BTCV_LABELS = {
 
 
 @dataclass
-class Config(DatasetConfig):
+class Config(VolumeConfig):
     """One foreground label of an nnU-Net-layout set."""
 
     root: str = ""  # the nnU-Net raw dataset folder (holding imagesTr/ and labelsTr/)
-    dims: str = "3d"
     label: int = 1  # foreground label id (used when `organ` is empty)
     organ: str = ""  # a name in label_names / dataset.json; overrides `label`
     label_names: dict[str, int] = field(default_factory=dict)  # e.g. BTCV_LABELS

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.data.base import CaseRef, DataError, DatasetConfig, Sample
+from benchmarks.data.base import CaseRef, DataError, Sample, VolumeConfig
 
 
 @dataclass
-class Config(DatasetConfig):
+class Config(VolumeConfig):
     """One binary task per label id."""
 
     root: str = "results/data/synthetic_ct"  # written by `cli make-data --kind ct`
-    dims: str = "3d"
+    # soft-tissue CT window in HU (a common abdominal window; synthetic organs are 60 and 150 HU)
+    window: list[float] = field(default_factory=lambda: [-160.0, 240.0])
     n_folds: int = 3  # 6 volumes
     label: int = 1  # organ label id scored as foreground
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +15,8 @@ TINY = {
                                    "generate": "bus", "n_cases": 12,
                                    "overrides": ["dataset.n_folds=3"]},
                  "synthetic_ct": {"loader": "synthetic_ct", "root": "results/data/synthetic_ct",
-                                  "generate": "ct"}},
+                                  "generate": "ct", "n_cases": 6,
+                                  "overrides": ["dataset.train_slices_per_volume=4"]}},
     "methods": {
         "resnet_seg": {"backbones": ["resnet18"],
                        "overrides": ["method.variant=tiny", "method.image_size=64",
@@ -46,9 +48,11 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_summary_has_one_row_per_cell_with_random_init(tiny_run: Path) -> None:
     summary = pd.read_csv(tiny_run / "results" / "summary" / "summary.csv")
-    assert sorted(summary["method"]) == ["resnet_seg", "yolo_seg"]
+    assert sorted(summary["method"]) == ["resnet_seg", "resnet_seg", "yolo_seg", "yolo_seg"]
     assert (summary["weights"] == "random_init").all()
-    assert (summary["n_cases"] == 4).all()  # 12 cases, 6 patients, 3 folds -> 2 patients
+    n_cases = dict(zip(summary["dataset"], summary["n_cases"], strict=False))
+    assert n_cases == {"synthetic_bus": 4,  # 12 cases, 6 patients, 3 folds -> 2 patients
+                       "synthetic_ct": 2}  # 6 volumes, 3 folds
     assert summary["dice_mean"].between(0, 1).all()
 
 
@@ -65,10 +69,17 @@ def test_cell_has_config_and_provenance(tiny_run: Path) -> None:
     assert '"weights": "random_init"' in (cell / "provenance.json").read_text()
 
 
-def test_3d_dataset_is_skipped_with_reason(tiny_run: Path) -> None:
+def test_3d_dataset_runs_slice_wise_and_is_scored_per_volume_in_mm(tiny_run: Path) -> None:
     skipped = pd.read_csv(tiny_run / "results" / "summary" / "skipped.tsv", sep="\t")
-    assert set(skipped["dataset"]) == {"synthetic_ct"} and len(skipped) == 2
-    assert skipped["reason"].str.contains("3d").all()
+    assert skipped.empty  # both baselines take volumes slice by slice
+    metrics = pd.read_csv(tiny_run / "results" / "summary" / "metrics.csv")
+    ct = metrics[metrics["dataset"] == "synthetic_ct"]
+    assert len(ct) == 2 * 2 and (ct["status"] == "ok").all()  # 2 methods x 2 test volumes
+    assert (ct["distance_unit"] == "mm").all() and ct["case_id"].str.startswith("ct_").all()
+    cell = next((tiny_run / "results" / "runs").glob("dataset=synthetic_ct/method=yolo_seg/"
+                                                      "*/*/*/*/predict"))
+    with np.load(cell / "predictions.npz") as npz:
+        assert {npz[k].shape for k in npz.files} == {(48, 48, 20)}  # the original volume shape
 
 
 def test_report_shows_table_figure_and_random_init(tiny_run: Path) -> None:

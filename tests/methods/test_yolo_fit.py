@@ -32,7 +32,7 @@ def test_fit_one_epoch_changes_weights_and_logs_loss(bus_root: Path, bus_split: 
     batches.seed_everything(0)
     model = module.build(mcfg, None)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    samples = cases.iter_samples(data, data.case_ids(0, "train"))
+    samples = data.training_samples(data.case_ids(0, "train"), mcfg, 0)
     trained, log = module.fit(model, TrainData(samples, tmp_path, 0), mcfg, Budget(0, 1))
     assert len(log) == 1 and np.isfinite(log["loss"]).all()
     changed = [k for k, v in trained.state_dict().items() if not torch.equal(v, before[k])]

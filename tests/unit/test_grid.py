@@ -19,11 +19,15 @@ CONFIG = {
 }
 
 
-def test_expand_counts_runnable_cells_and_skips_3d_for_2d_methods() -> None:
+def test_expand_runs_slice_wise_methods_on_3d_and_skips_2d_only_ones() -> None:
     runs, skipped = grid.expand(CONFIG)
-    assert len(runs) == 1 * 3 * 2  # synthetic_bus x (2 + 1 backbones) x 2 folds
-    assert len(skipped) == 3 * 2  # synthetic_ct is 3D; both methods are 2D only
-    assert all("3d" in reason for _, reason in skipped)
+    assert len(runs) == 2 * 3 * 2  # both datasets x (2 + 1 backbones) x 2 folds: volumes as slices
+    assert skipped == []
+    two_d_only = copy.deepcopy(CONFIG) | {"methods": {"esam2_bls": {}}}
+    runs, skipped = grid.expand(two_d_only)
+    assert {r.dataset for r in runs} == {"synthetic_bus"}
+    assert {r.dataset for r, _ in skipped} == {"synthetic_ct"}
+    assert all("slice-by-slice" in reason for _, reason in skipped)
 
 
 def test_unknown_method_is_named() -> None:
