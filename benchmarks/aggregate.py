@@ -28,7 +28,8 @@ def _joined(values: pd.Series) -> str:
 
 
 def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dataset, method, backbone, prompt), pooled over folds and seeds.
+    """One row per (dataset, method, backbone, prompt), pooled over folds and seeds; multi-organ
+    sets add one row per entry with the mean over its organs (:func:`organ_means`).
 
     Counts of cases by status; ``bad_input`` cases (a data problem) are left out of the means and
     of the empty-mask counts; failures count with their worst values. Vectorised: 20,000 cells
@@ -60,7 +61,28 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     means, stds = values.mean(), values.std(ddof=1)
     for name in HEADLINE:
         out[f"{name}_mean"], out[f"{name}_std"] = means[name], stds[name]
-    return out.reset_index()
+    table = out.reset_index()
+    organs = metrics.groupby("dataset")["organ"].first() if "organ" in metrics else None
+    if organs is None:
+        return table
+    table.insert(1, "organ", table["dataset"].map(organs).fillna("").astype(str))
+    return pd.concat([table, organ_means(table)], ignore_index=True)
+
+
+def organ_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Per multi-organ entry: the mean over organs of the per-organ means over volumes
+    (methods-spec Part 9 item 5: per organ per volume, then over volumes, then over organs)."""
+    per_organ = table[table["organ"].astype(str) != ""]
+    if per_organ.empty:
+        return per_organ
+    parent = per_organ["dataset"].str.rsplit(grid.ORGAN_SEP, n=1).str[0]
+    keys = [parent.rename("dataset"), *(per_organ[k] for k in KEYS[1:])]
+    means = per_organ.groupby(keys, sort=True).agg(
+        n_cases=("n_cases", "max"), n_organs=("organ", "size"),
+        weights=("weights", "first"), distance_unit=("distance_unit", "first"),
+        **{f"{m}_mean": (f"{m}_mean", "mean") for m in HEADLINE},
+        **{f"{m}_std": (f"{m}_mean", "std") for m in HEADLINE}).reset_index()
+    return means.assign(organ="mean")
 
 
 STAGES = ("train", "predict", "evaluate")  # the stages with a benchmark file and a record

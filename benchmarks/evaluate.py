@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from benchmarks import cases, config, metrics
 from benchmarks.data.base import DataError
@@ -89,7 +89,8 @@ def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any
     row = {"case_id": case_id, "subset": sample.subset, "message": recorded["message"],
            "empty_ref": not sample.mask.any(),
            "empty_pred": bool(case_id in masks and not np.nan_to_num(masks[case_id]).any()),
-           "distance_unit": "px" if sample.spacing_mm is None else "mm"}
+           "distance_unit": "px" if sample.spacing_mm is None else "mm",
+           "label": sample.meta.get("label", "")}  # the label id scored (3D label maps)
     return row | score_case(sample, masks.get(case_id), recorded["status"], ecfg)
 
 
@@ -100,7 +101,8 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
     rows = [_row(cid, data, masks, status, cfg.eval) for cid in data.case_ids(cfg.fold, "test")]
     table = pd.DataFrame(rows)
     identity = {
-        "dataset": cfg.dataset_id, "method": config.method_id(cfg),
+        "dataset": cfg.dataset_id, "organ": OmegaConf.select(cfg, "dataset.organ", default=""),
+        "method": config.method_id(cfg),
         "backbone": cfg.method.backbone, "prompt": cfg.prompt, "variant": cfg.method.variant,
         "fold": cfg.fold, "seed": cfg.seed,
         "weights": provenance.get("weights", "unknown"),

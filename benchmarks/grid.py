@@ -62,6 +62,39 @@ def parse_path(path: str | Path) -> Run:
                int(parts["fold"]), int(parts["seed"]), parts["prompt"])
 
 
+ORGAN_SEP = "__"  # dataset id of one organ of a multi-organ entry: <entry id>__<organ>
+
+
+def organ_datasets(datasets: dict[str, Any]) -> dict[str, Any]:
+    """Expand each entry with ``organs: [...]`` into one binary task per organ (methods-spec
+    3.4: Medical SAM2 tracks each organ separately): ``<id>__<organ>`` with the override
+    ``dataset.organ=<organ>``, its ``organ`` and its ``parent`` id. Other entries are kept.
+
+    One config entry stands for all organs; the expanded ids are the grid's dataset axis, so each
+    organ has its own cells, rows and summary line, and the patient-level split is the same for
+    every organ (the case list does not depend on the organ).
+    """
+    out: dict[str, Any] = {}
+    for dataset_id, entry in datasets.items():
+        entry = dict(entry or {})
+        organs = entry.pop("organs", None)
+        if not organs:
+            out[dataset_id] = entry
+            continue
+        loader = registry.import_loader(entry.get("loader", dataset_id))
+        if "organ" not in {f.name for f in fields(loader.Config)}:
+            raise GridError(f"config.yaml datasets.{dataset_id}.organs: loader "
+                            f"{loader.__name__} has no `organ` field (use nnunet3d)")
+        for organ in organs:
+            if not re.fullmatch(r"[a-z0-9_]+", str(organ)):
+                raise GridError(f"config.yaml datasets.{dataset_id}.organs: {organ!r} must be "
+                                "lower-case letters, digits and _ (a path part)")
+            out[f"{dataset_id}{ORGAN_SEP}{organ}"] = entry | {
+                "overrides": [*entry.get("overrides", []), f"dataset.organ={organ}"],
+                "organ": str(organ), "parent": dataset_id}
+    return out
+
+
 def dataset_dims(config: dict[str, Any], dataset_id: str) -> str:
     """'2d' or '3d': the dataset's override of ``dataset.dims``, else its loader's default."""
     entry = config["datasets"][dataset_id]
@@ -119,6 +152,7 @@ def _check_ids(config: dict[str, Any]) -> None:
 
 def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
     """All cells of the grid, split into runnable ones and skipped ones with their reason."""
+    config = {**config, "datasets": organ_datasets(config["datasets"])}
     _check_ids(config)
     runs, skipped = [], []
     for dataset_id in config["datasets"]:

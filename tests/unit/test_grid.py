@@ -92,7 +92,8 @@ def test_prompt_axis_applies_to_prompted_methods_only(resnet_takes_boxes) -> Non
     resnet = {r.prompt for r in runs if r.method == "resnet_seg"}
     assert resnet == {"box", "box0"} and {r.prompt for r in runs if r.method == "yolo_seg"} == {
         "none"}
-    assert len(runs) == 2 * 2 * 2 + 1 * 2  # resnet: 2 backbones x 2 box protocols x 2 folds
+    # 2 datasets (3D slice-wise too) x (resnet: 2 backbones x 2 box protocols + yolo: 1) x 2 folds
+    assert len(runs) == 2 * (2 * 2 + 1) * 2
     clicks = [reason for run, reason in skipped if run.prompt == "pos1neg1"
               and run.dataset == "synthetic_bus"]
     assert clicks == ["resnet_seg takes box prompts; pos1neg1 is a point protocol"] * 4

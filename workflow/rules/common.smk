@@ -10,6 +10,8 @@ from snakemake.utils import validate
 from benchmarks import containers, grid, prompts, registry, throughput_grid
 
 validate(config, schema="../schemas/config.schema.yaml")
+# A multi-organ entry (`organs: [...]`) becomes one dataset id per organ: <id>__<organ>.
+config["datasets"] = grid.organ_datasets(config["datasets"])
 # The plan's first line: which file the grid came from (a --configfile replaces config.yaml).
 print(grid.provenance_line(config, workflow.overwrite_configfiles), file=sys.stderr)
 
