@@ -16,7 +16,8 @@ def ct_cell(ct_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[li
     base = ["dataset=synthetic_ct", "dataset_id=synthetic_ct", f"dataset.root={ct_root}",
             "dataset.n_folds=3"]
     split = tmp_path_factory.mktemp("ct_split") / "split.json"
-    splits.write_for(config.compose_run(base, with_method=False), split)
+    splits.write_for(*config.dataset_config(config.compose_run(base, with_method=False)),
+                     "synthetic_ct", split)
     overrides = [*base, "method=resnet_seg", f"split_file={split}", "method.variant=tiny",
                  "method.backbone=resnet18", "method.image_size=64", "method.batch_size=2",
                  "method.max_steps=2", "dataset.train_slices_per_volume=4"]

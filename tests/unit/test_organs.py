@@ -66,7 +66,8 @@ def _score_organ(cfg_dict: dict, dataset_id: str, tmp: Path) -> pd.DataFrame:
         split = tmp / dataset_id / "split.json"
         if not split.exists():
             base = grid.dataset_overrides(cfg_dict, dataset_id)
-            splits.write_for(config.compose_run(base, with_method=False), split)
+            cfg = config.compose_run(base, with_method=False)
+            splits.write_for(*config.dataset_config(cfg), dataset_id, split)
         cfg = config.compose_run([*grid.overrides_for(cfg_dict, run), f"split_file={split}"])
         data, out = cases.open_run(cfg), tmp / dataset_id / f"fold{fold}"
         out.mkdir(parents=True)
