@@ -46,7 +46,10 @@ class RunData:
         return splits.select(self.split, fold, part)
 
     def load(self, case_id: str) -> Sample:
-        """Pixels of one case (raises ``DataError`` naming the file on bad input)."""
+        """Pixels of one case (raises ``DataError`` naming the file on bad input, and before
+        reading a volume larger than ``dataset.max_volume_mb``)."""
+        if self.is_volume:
+            volumes.check_size(self.refs[case_id].image, self.dcfg)
         return self.loader.load_case(self.refs[case_id], self.dcfg)
 
     @property

@@ -20,11 +20,12 @@ The harness owns what must be identical across methods on a 3D dataset:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.data.base import Sample
+from benchmarks.data.base import DataError, Sample
 from benchmarks.prompts import case_rng
 
 SLICE_AXIS = 2  # axial after RAS reorientation; prompts.volume_prompts uses the same axis
@@ -52,6 +53,22 @@ def describe_window(window: tuple[float, float] | None) -> str:
     if window is None:
         return f"per-volume percentiles {PERCENTILES[0]}-{PERCENTILES[1]} -> [0, 255]"
     return f"window [{window[0]:g}, {window[1]:g}] -> [0, 255]"
+
+
+def check_size(path: str, dcfg: Any) -> None:
+    """:class:`DataError` naming ``path`` when its float32 copy exceeds ``dataset.max_volume_mb``
+    (read from the header only; 0 = no limit). Missing files are left to the loader to name."""
+    limit = float(getattr(dcfg, "max_volume_mb", 0.0) or 0.0)
+    if limit <= 0 or not Path(path).exists():
+        return
+    import nibabel as nib
+
+    shape = nib.load(path).shape
+    size_mb = float(np.prod(shape)) * 4 / 2**20
+    if size_mb > limit:
+        raise DataError(f"{path}: volume {shape} needs {size_mb:.0f} MB as float32, more than "
+                        f"dataset.max_volume_mb={limit:g}; raise the limit (and the job's mem_gb) "
+                        "or crop the volume to the body")
 
 
 def describe(dcfg: Any, mcfg: Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class VolumeConfig(DatasetConfig):
     window: list[float] = field(default_factory=list)  # [lo, hi] in file units; [] = percentiles
     train_slices_per_volume: int = 0  # slices drawn per training volume for 2D methods; 0 = all
     train_fg_fraction: float = 0.33  # share with foreground (nnU-Net oversample_foreground_percent)
+    max_volume_mb: float = 0.0  # refuse a volume whose float32 copy is larger; 0 = no limit
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.data.base import CaseRef, DataError, Sample, VolumeConfig
+from benchmarks.data.base import CaseRef, DataError, Sample, VolumeConfig, volume_sample
 
 
 @dataclass
@@ -36,13 +34,6 @@ def list_cases(cfg: Config) -> list[CaseRef]:
 
 
 def load_case(ref: CaseRef, cfg: Config) -> Sample:
-    """Volume, binary mask of ``cfg.label`` and spacing from the label header (array-axis order)."""
-    import nibabel as nib
-
-    img = nib.load(ref.image)
-    lab = nib.load(ref.masks[0])
-    if img.shape != lab.shape:
-        raise DataError(f"{ref.masks[0]}: shape {lab.shape} differs from {ref.image} {img.shape}")
-    spacing = tuple(float(z) for z in lab.header.get_zooms()[:3])
-    mask = np.asarray(lab.dataobj) == cfg.label
-    return Sample(ref.case_id, np.asarray(img.dataobj, np.float32), mask, spacing, "volume")
+    """Volume, binary mask of ``cfg.label`` and spacing in array-axis order, read and checked
+    (shape, affine, NaN, dimensionality) as every NIfTI set is (:func:`base.volume_sample`)."""
+    return volume_sample(ref, cfg.label, "volume")
