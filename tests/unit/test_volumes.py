@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks import volumes
 from benchmarks.data.base import Sample
@@ -71,3 +72,22 @@ def test_stack_returns_the_original_shape() -> None:
     assert (volumes.stack(slices, sample.mask.shape) == sample.mask).all()
     with pytest.raises(volumes.VolumeError, match="9 slice predictions"):
         volumes.stack(slices[:9], sample.mask.shape)
+
+
+def test_slices_get_their_own_per_slice_box_from_the_volume_prompt() -> None:
+    from benchmarks import batches, cases, prompts
+
+    sample = _volume_sample()
+    protocol = prompts.parse_protocol("box0")
+    doc = prompts.volume_prompts(sample.mask, protocol, np.random.default_rng(0))
+    data = cases.RunData(None, SimpleNamespace(dims="3d"), {}, "", {}, protocol,
+                         {"dataset_id": "ct", "cases": {"ct_007": doc}})
+    u8 = volumes.to_uint8(sample.image, None)
+    with_fg = batches.original_batch(volumes.slice_sample(u8, sample, 6),
+                                     data.sample_prompt(volumes.slice_sample(u8, sample, 6)),
+                                     protocol)
+    assert with_fg["box"][0].tolist() == [1.0, 1.0, 3.0, 2.0]  # x = axis 1 (1..3), y = axis 0
+    assert with_fg["meta"][0]["case_id"] == "ct_007" and with_fg["meta"][0]["slice_index"] == 6
+    empty = volumes.slice_sample(u8, sample, 0)
+    box = batches.original_batch(empty, data.sample_prompt(empty), protocol)["box"]
+    assert torch.isnan(box).all()  # a slice without the organ: no prompt to give
