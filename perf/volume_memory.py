@@ -1,14 +1,11 @@
-"""Peak memory of one whole-volume prediction of a 512x512x200 CT, per harness path.
+"""Peak memory of one whole-volume prediction of a 512x512x200 CT on the slice-by-slice path.
 
 Run: ``.venv/bin/python perf/volume_memory.py [--shape 512 512 200]``. Each path runs in a fresh
 process (peak RSS is per process) on the same synthetic volume, with a pointwise "model" so that
 only the harness's own buffers are measured (a real network adds its weights and activations):
 
-- ``baseline``: the process with torch, MONAI and the volume loaded (the float32 volume itself);
-- ``slices``: a 2D method's path (uint8 windowed copy, one slice at a time, stacked bool mask);
-- ``patches``: the 3D path at native spacing (one float32 [0, 1] copy + MONAI's sliding-window
-  output and count buffers), 128x128x64 windows, overlap 0.5, Gaussian blending;
-- ``patches_resampled``: the same at twice the in-plane spacing (resampled copies).
+- ``baseline``: the process with torch and the volume loaded (the float32 volume itself);
+- ``slices``: a 2D method's path (uint8 windowed copy, one slice at a time, stacked bool mask).
 
 The reference printed beside them is the bound of the issue: one float32 copy of the volume.
 """
@@ -28,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PATHS = ("baseline", "slices", "patches", "patches_resampled")
+PATHS = ("baseline", "slices")
 
 
 def _volume(shape: tuple[int, ...]):
@@ -40,10 +37,9 @@ def _volume(shape: tuple[int, ...]):
 
 
 def _run_path(path: str, shape: tuple[int, ...]) -> dict[str, float]:
-    import monai.inferers  # noqa: F401 - every path pays the same imports, so they cancel out
-    import torch
+    import torch  # noqa: F401 - every path pays the same imports, so they cancel out
 
-    from benchmarks import patches, volumes
+    from benchmarks import volumes
 
     sample = _volume(shape)
     dcfg = SimpleNamespace(window=[-160.0, 240.0])
@@ -53,13 +49,6 @@ def _run_path(path: str, shape: tuple[int, ...]) -> dict[str, float]:
         masks = [volumes.slice_sample(u8, sample, z).image[..., 0] > 127
                  for z in range(shape[2])]
         volumes.stack(masks, shape)
-    elif path.startswith("patches"):
-        spacing = [1.6, 1.6, 2.5] if path.endswith("resampled") else []
-        mcfg = SimpleNamespace(window=None, spacing_mm=spacing, patch_size=[128, 128, 64],
-                               sw_overlap=0.5, sw_blend="gaussian", sw_batch_size=1)
-        with torch.no_grad():
-            prob = patches.predict_volume(lambda x: torch.sigmoid(x), sample, dcfg, mcfg)
-        (prob >= 0.5).numpy()
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"path": path, "peak_rss_mb": round(peak_mb), "seconds": round(seconds, 1)}

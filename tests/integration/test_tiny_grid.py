@@ -88,7 +88,7 @@ def test_report_shows_table_figure_and_random_init(tiny_run: Path) -> None:
     assert "Random init" in html and "yolo_seg" in html and "Grid at a glance" in html
     assert "Paired Wilcoxon signed-rank tests" in html and html.count("Cases per cell") == 2
     assert "Counts per cell" not in html  # merged into "Cases per cell" (nav link + section)
-    assert "needs &gt;= 2 methods and &gt;= 2 datasets (have 2 and 1)" in html  # one dataset
+    assert "synthetic_ct" in html and "synthetic_bus" in html  # 2D and 3D side by side
     # 2 steps < the card's 2000: the loud under-trained warning names the cell
     assert "Under-trained: dataset=synthetic_bus/method=resnet_seg" in html
     assert "Dice vs throughput" in html and "Published vs reproduced" in html
