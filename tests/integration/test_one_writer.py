@@ -60,7 +60,7 @@ def test_killed_driver_then_rerun_has_one_writer_at_a_time(tmp_path: Path, bus_r
     record = status.status_path(results, CELL, "train")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     # the driver: a parent that starts the stage process and waits for it (as snakemake does)
-    first_cmd = _train_cmd(results, bus_split, overrides, steps=30)
+    first_cmd = _train_cmd(results, bus_split, overrides, steps=10)
     driver = subprocess.Popen(["bash", "-c", '"$@" > "$LOG" 2>&1 & wait', "driver", *first_cmd],
                               cwd=REPO, env={**env, "LOG": str(tmp_path / "first.log")})
     first_pid = None
@@ -70,10 +70,16 @@ def test_killed_driver_then_rerun_has_one_writer_at_a_time(tmp_path: Path, bus_r
         driver.send_signal(signal.SIGKILL)
         driver.wait()
         assert _alive(first_pid), "the stage process should outlive its killed driver"
-        second = subprocess.run(_train_cmd(results, bus_split, overrides, steps=2), cwd=REPO,
-                                env=env, capture_output=True, text=True, timeout=300)
-        assert second.returncode == 0, second.stderr[-2000:]
-        assert f"waiting for host {socket.gethostname()} pid {first_pid}" in second.stderr
+        os.kill(first_pid, signal.SIGSTOP)  # keep it mid-stage, however fast the machine
+        err = tmp_path / "second.err"
+        with open(err, "w") as handle:
+            second = subprocess.Popen(_train_cmd(results, bus_split, overrides, steps=2),
+                                      cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=handle)
+        waiting = f"waiting for host {socket.gethostname()} pid {first_pid}"
+        _wait_for(lambda: waiting in err.read_text() or second.poll() is not None)
+        assert waiting in err.read_text(), err.read_text()[-2000:]
+        os.kill(first_pid, signal.SIGCONT)
+        assert second.wait(timeout=300) == 0, err.read_text()[-2000:]
         _wait_for(lambda: not _alive(first_pid))
     finally:
         if first_pid and _alive(first_pid):
