@@ -41,12 +41,18 @@ class CellBusyError(RuntimeError):
     """Another live process writes this cell and stage; the message names its host and pid."""
 
 
+def _stat(pid: int) -> list[str]:
+    """Fields of /proc/<pid>/stat after the command name (state first), or [] where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def _start_time(pid: int) -> str | None:
     """The process start time (clock ticks since boot) from /proc, to tell a reused pid apart."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields = _stat(pid)
+    return fields[19] if len(fields) > 19 else None
 
 
 def _identity() -> dict[str, Any]:
@@ -66,6 +72,8 @@ def alive_here(holder: dict[str, Any]) -> bool:
         return False
     except PermissionError:
         pass  # another user's live process
+    if _stat(pid)[:1] == ["Z"]:  # exited, not yet reaped (an orphan under a non-reaping init)
+        return False
     started = holder.get("start_time")
     return started is None or _start_time(pid) in (None, started)
 

@@ -131,3 +131,11 @@ def test_heartbeat_refreshes_the_lock(tmp_path: Path) -> None:
         os.utime(lock, (old, old))
         time.sleep(0.3)
         assert time.time() - lock.stat().st_mtime < 10
+
+
+def test_exited_but_unreaped_holder_is_dead() -> None:
+    child = subprocess.Popen(["true"])
+    _wait_for(lambda: _proc_state(child.pid) == "Z", timeout=10)  # exited, not waited for
+    assert not cell_lock.alive_here({"pid": child.pid})
+    child.wait()
+    assert cell_lock.alive_here({"pid": os.getpid()})
