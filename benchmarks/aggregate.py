@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import filecache, grid, status
+from benchmarks import filecache, grid, registry, status
 from benchmarks.filecache import SOURCE
 from benchmarks.io import write_json, write_summary
 
@@ -175,6 +175,21 @@ def missing_rows(cells: list[str], have: set[str], records: pd.DataFrame) -> pd.
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
+def _scored(method: str) -> list[str]:
+    try:
+        return registry.scored_phases(method)
+    except registry.UnknownIdError:  # a cell of a method not in this checkout: no phases to find
+        return []
+
+
+def phase_metrics(results: Path, cells: list[str]) -> list[str]:
+    """Metrics of the scored earlier phases of multi-phase methods (``<cell>/phase=<p>/``)."""
+    methods = [grid.parse_path(cell).method for cell in cells]
+    scored = {method: _scored(method) for method in set(methods)}
+    return [f"{results}/runs/{cell}/phase={phase}/evaluate/metrics.csv"
+            for cell, method in zip(cells, methods, strict=True) for phase in scored[method]]
+
+
 def run(cells_file: str | Path, results: str | Path, out: Path) -> None:
     """Write metrics.csv (all cases), summary.csv, jobs.csv and status.csv into ``out``, each
     also as Parquet beside it (``io.write_summary``).
@@ -185,6 +200,7 @@ def run(cells_file: str | Path, results: str | Path, out: Path) -> None:
     results, cache = Path(results), out / ".cache"
     cells = read_cells(cells_file)
     paths = [f"{results}/runs/{cell}/evaluate/metrics.csv" for cell in cells]
+    paths += phase_metrics(results, cells)
     metrics, present = filecache.load(paths, cache / "metrics.pkl", filecache.parse_tables)
     have = {p[len(f"{results}/runs/"):-len("/evaluate/metrics.csv")] for p in present}
     records = status_table(results, cells, cache)

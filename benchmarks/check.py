@@ -36,7 +36,20 @@ def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
     if "3d" in card.get("dims", []) and card.get("volumes") not in VOLUME_INPUTS:
         problems.append(f"{path}: a 3d method needs volumes: one of {list(VOLUME_INPUTS)} "
                         "(how it consumes a volume)")
-    return problems
+    return problems + phase_problems(path, card.get("phases"))
+
+
+def phase_problems(path: object, phases: Any) -> list[str]:
+    """A multi-phase card's ``phases:``: a list of {name, evaluate} with distinct names."""
+    if phases is None:
+        return []
+    listed = phases if isinstance(phases, list) else []
+    names = [p.get("name") for p in listed if isinstance(p, dict)]
+    if len(names) < 2 or len(set(names)) != len(names) or not all(
+            isinstance(n, str) and registry.ID_PATTERN.match(n) for n in names):
+        return [f"{path}: phases must list 2 or more {{name: [a-z0-9_]+, evaluate: bool}} "
+                "with distinct names"]
+    return []
 
 
 def markdown_table() -> str:

@@ -71,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with _stage(Path(args.out), "train"):
         cfg = config.compose_run(_with_split(args))
-        info = train.run(cfg, Path(args.out))
+        info = train.run(cfg, Path(args.out), Path(args.init) if args.init else None)
     print(f"trained: weights={info['weights']} seconds={info['train_seconds']}")
     return 0
 
@@ -242,6 +242,7 @@ def _parser() -> argparse.ArgumentParser:
 def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["make-data"].add_argument("--n", type=int, default=40, help="number of cases")
     choices["make-data"].add_argument("--seed", type=int, default=0)
+    choices["train"].add_argument("--init", help="previous phase's model.pt (multi-phase methods)")
     choices["aggregate"].add_argument("--cells", default="results/summary/cells.tsv",
                                       help="cell list written by the Snakefile at parse time")
     choices["aggregate"].add_argument("--results", default="results")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from benchmarks import cases, config, metrics
+from benchmarks import cases, config, metrics, registry
 from benchmarks.data.base import DataError
 from benchmarks.io import read_table, write_table
 
@@ -94,6 +94,13 @@ def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any
     return row | score_case(sample, masks.get(case_id), recorded["status"], ecfg)
 
 
+def method_fields(cfg: DictConfig) -> dict[str, Any]:
+    """Config fields a method's card names under ``result_fields:`` (choices such as a prompt
+    variant that every result row must carry)."""
+    fields = registry.read_card(config.method_id(cfg)).get("result_fields") or []
+    return {name: cfg.method.get(name) for name in fields}
+
+
 def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) -> pd.DataFrame:
     """Write the per-case metrics table of one cell to ``out``."""
     data = cases.open_run(cfg)
@@ -102,7 +109,8 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
     table = pd.DataFrame(rows)
     identity = {
         "dataset": cfg.dataset_id, "organ": OmegaConf.select(cfg, "dataset.organ", default=""),
-        "method": config.method_id(cfg),
+        # an earlier phase of a multi-phase method is its own row: <id>:<phase>
+        "method": registry.result_label(config.method_id(cfg), cfg.method.get("phase")),
         "backbone": cfg.method.backbone, "prompt": cfg.prompt, "variant": cfg.method.variant,
         "fold": cfg.fold, "seed": cfg.seed,
         "weights": provenance.get("weights", "unknown"),
@@ -111,6 +119,7 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
         "hd95_definition": cfg.eval.hd95, "empty_policy": metrics.empty_policy(cfg.eval.empty_one),
         "nsd_tolerance": cfg.eval.nsd_tolerance,
         "threshold": cfg.eval.threshold,
+        **method_fields(cfg),
     }
     table = pd.concat([pd.DataFrame([identity] * len(table)), table], axis=1)
     write_table(out, table)

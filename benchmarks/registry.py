@@ -72,3 +72,23 @@ def import_loader(loader_id: str) -> ModuleType:
 def method_card_path(method_id: str) -> Path:
     """Path of a method's card, for error messages."""
     return METHODS_DIR / method_id / "card.yaml"
+
+
+def phases(method_id: str) -> list[str]:
+    """A multi-phase method's phases in training order (card ``phases:``); ``[]`` for a method
+    trained in one go. Each phase starts from the previous phase's ``model.pt`` of the same cell;
+    the last one is the cell's model."""
+    return [entry["name"] for entry in read_card(method_id).get("phases") or []]
+
+
+def scored_phases(method_id: str) -> list[str]:
+    """Phases before the last whose model is also predicted and scored (``evaluate: true``)."""
+    entries = read_card(method_id).get("phases") or []
+    return [entry["name"] for entry in entries[:-1] if entry.get("evaluate")]
+
+
+def result_label(method_id: str, phase: str | None) -> str:
+    """The ``method`` of result rows: the id for the cell's model, ``<id>:<phase>`` for the model of
+    an earlier phase (its own row in every table, e.g. ``ultra_refiner:coarse``)."""
+    names = phases(method_id)
+    return method_id if not names or phase in (None, names[-1]) else f"{method_id}:{phase}"

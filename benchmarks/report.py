@@ -18,6 +18,7 @@ from benchmarks import (
     published,
     report_figures,
     report_grid,
+    report_refine,
     report_stats,
     stats,
     throughput_grid,
@@ -196,6 +197,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
         _throughput(summary, speed), _counts(metrics, summary),
         rh.section("statistics", "Statistics",
                    "".join(report_stats.stats_sections(metrics, fig_dir))),
+        report_refine.section(metrics),
         _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
                                                        else pd.DataFrame()),
         _definitions(metrics),

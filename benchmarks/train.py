@@ -19,7 +19,7 @@ from benchmarks import batches, cases, config, provenance, registry, volumes, we
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
-from methods._api import Budget, TrainData
+from methods._api import Budget, TrainData, load_state_strict, read_checkpoint
 
 ZERO_SHOT = "none"  # card ``trainer: none``: a reference row that is evaluated untrained
 
@@ -80,9 +80,12 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
 
 
 def cosine_factor(mcfg: Any):
-    """LR factor per step: cosine from ``lr`` to the method's optional ``min_lr`` (default 0)."""
+    """LR factor per step: cosine from ``lr`` to the method's optional ``min_lr`` (default 0);
+    ``Config.schedule="poly"`` is TransUNet's (1 - step / steps) ** 0.9 instead."""
     floor = getattr(mcfg, "min_lr", 0.0) / mcfg.lr if mcfg.lr else 0.0
     steps = max(mcfg.max_steps, 1)
+    if getattr(mcfg, "schedule", "cosine") == "poly":
+        return lambda s: (1 - s / steps) ** 0.9
     return lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / steps))
 
 
@@ -100,6 +103,9 @@ def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.
             raise TrainingError(f"non-finite loss {loss.item()} at step {step}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if getattr(mcfg, "grad_clip", None):  # optional Config.grad_clip: max gradient norm
+            nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]],
+                                     mcfg.grad_clip)
         opt.step()
         sched.step()
         rows.append({"step": step, "lr": opt.param_groups[0]["lr"],
@@ -133,23 +139,39 @@ def _model_payload(model: nn.Module, method_id: str, zero_shot: bool, weights_pa
     return {"state_dict": model.state_dict(), "method": method_id, "zero_shot": zero_shot}
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+def for_phase(module: Any, mcfg: Any) -> Any:
+    """A multi-phase method (card ``phases:``) maps ``method.phase`` to that phase's settings."""
+    return module.phase_config(mcfg) if hasattr(module, "phase_config") else mcfg
+
+
+def start_from(model: nn.Module, init: Path | None) -> str | None:
+    """A later phase starts from the previous phase's trained state of the same cell (strict)."""
+    if init is None:
+        return None
+    load_state_strict(model, read_checkpoint(init)["state_dict"], str(init))
+    return weights.sha256_file(init)
+
+
+def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, Any]:
     """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance.
 
     A zero-shot method (card ``trainer: none``) is not trained: the same four files record the
     untouched model, an empty budget and the card's ``zero_shot_reason``.
+
+    ``init``: the previous phase's ``model.pt`` for phases after the first (multi-phase methods).
     """
     gen = seed_everything(cfg.seed)
     method_id = config.method_id(cfg)
     module = registry.import_method(method_id)
     card = registry.read_card(method_id)
     trainer = card.get("trainer", "harness")
-    mcfg = method_cfg(cfg)
+    mcfg = for_phase(module, method_cfg(cfg))
     weights_path, weights_id = weights.resolve(method_id, mcfg, cfg.paths.checkpoints)
     data = cases.open_run(cfg)
     ids = data.case_ids(cfg.fold, "train")
     model = module.build(mcfg, weights_path)
     reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights
+    init_sha256 = start_from(model, init)
     start = time.perf_counter()
     if trainer == ZERO_SHOT:
         counts = freeze(model, [])  # counts only; nothing is optimised
@@ -172,6 +194,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
                               prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
                               trainer=trainer, train_seconds=round(wall, 2),
-                              reinitialised=reinitialised, **extra, **counts)
+                              reinitialised=reinitialised, phase=getattr(mcfg, "phase", None),
+                              init_sha256=init_sha256, **extra, **counts)
     write_json(out_dir / "provenance.json", info)
     return info

@@ -19,6 +19,9 @@ and ``method.py``, which must define:
   that cannot be split into steps (ultralytics); returns the trained model and a per-epoch log. Its
   use is declared in ``card.yaml`` (``trainer: fit``) and justified in a comment in the method.
 - optional ``param_groups(model, cfg)``: optimiser parameter groups.
+- optional ``phase_config(cfg)``: for multi-phase methods (card ``phases:``), the Config of phase
+  ``cfg.phase`` (frozen prefixes, optimiser, lr, steps; optional ``schedule="poly"`` and
+  ``grad_clip``); see methods/README.md item 9.
 - optional ``Config.min_lr``: the floor of the harness's per-step cosine schedule (default 0;
   ``eta_min`` of ``CosineAnnealingLR``).
 - optional ``encode(model, batch, cfg) -> Any`` and ``decode(model, features, batch, cfg) ->

@@ -18,6 +18,7 @@ rule aggregate_results:
         # found from the cell list, and the command line stays short at any grid size
         cells=CELLS_LIST,
         metrics=cell_targets("evaluate/metrics.csv"),
+        phases=phase_targets("evaluate/metrics.csv"),
     output:
         metrics="results/summary/metrics.csv",
         summary="results/summary/summary.csv",

@@ -5,6 +5,7 @@ rule train_model:
     input:
         split=SPLIT,
         prompts=prompts_input,
+        init=phase_init,  # multi-phase methods: the previous phase's model.pt (phases.smk)
     output:
         model=f"{CELL}/train/model.pt",
         provenance=f"{CELL}/train/provenance.json",
@@ -12,6 +13,7 @@ rule train_model:
         config=f"{CELL}/train/config.resolved.yaml",
     params:
         overrides=cell_overrides,
+        phase=phase_args,
         out=f"{CELL}/train",
     threads: 2
     resources:
@@ -23,4 +25,4 @@ rule train_model:
     benchmark:
         f"{BENCH}/train.tsv"
     shell:
-        "OMP_NUM_THREADS={threads} python -m benchmarks.cli train --out {params.out} --split {input.split} {params.overrides} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m benchmarks.cli train --out {params.out} --split {input.split} {params.phase} {params.overrides} > {log} 2>&1"

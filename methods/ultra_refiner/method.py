@@ -1,0 +1,170 @@
+"""UltraRefiner: TransUNet coarse masks refined by SAM through differentiable prompts.
+
+Three phases (card ``phases:``), each trained by the harness from the previous phase's checkpoint:
+
+1. ``coarse``: TransUNet alone, 0.5 CE + 0.5 Dice, SGD 0.01 / momentum 0.9 / wd 1e-4, poly decay.
+2. ``refiner``: SAM's prompt encoder + mask decoder (image encoder frozen) on coarse masks simulated
+   from the reference (``corrupt.py``), loss BCE + Dice + MSE(predicted IoU, true IoU).
+3. ``joint``: end to end, w_c * L_coarse + w_r * L_refined, two AdamW groups, cosine, clip 1.0.
+
+``phase_config`` turns the one ``Config`` into the phase's optimiser settings; the prompt variant
+(``head`` / ``seed``) is a Config field, so it is in every result row's resolved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import yaml
+from torch import nn
+
+from methods._api import Batch
+from methods._sam1 import arch
+from methods.ultra_refiner import corrupt, losses
+from methods.ultra_refiner.model import RefinerOptions, UltraRefiner, build_network
+
+PHASES = ("coarse", "refiner", "joint")  # card.yaml phases, in order
+# Parameters each phase leaves frozen (methods-spec 6.2, 6.5, 6.6: SAM's image encoder always).
+FROZEN = {"coarse": ("sam.",), "refiner": ("coarse.", "sam.image_encoder."),
+          "joint": ("sam.image_encoder.",)}
+
+
+@dataclass
+class Config:
+    """Defaults from the UltraRefiner repository (methods-spec Part 6) unless named otherwise."""
+
+    variant: str = "base"  # base: R50-ViT-B/16 TransUNet + SAM `backbone`; tiny: ours (card)
+    backbone: str = "vit_b"  # finetune_sam.py: sam_model_registry["vit_b"]
+    phase: str = "joint"  # which phase this run trains or predicts (the grid sets it per rule)
+    frozen: tuple[str, ...] = ()  # set per phase by phase_config (FROZEN)
+    optimizer: str = "sgd"  # set per phase by phase_config
+    lr: float = 0.01  # set per phase by phase_config
+    weight_decay: float = 1e-4  # set per phase by phase_config
+    max_steps: int = 0  # set per phase by phase_config
+    batch_size: int = 8  # set per phase by phase_config
+    image_size: int = 224  # train_transunet.py: img_size 224 (training batches)
+    coarse_size: int | None = None  # TransUNet input; None: image_size (224, train_transunet.py)
+    sam_size: int | None = None  # SAM input; None: 1024 (build_sam.py), image_size for tiny
+    weights: str | None = None  # SAM file of the card's registry, or None (random init)
+    weights_sha256: str | None = None  # None: take it from card.yaml's registry
+    sam_input: str | None = None  # None: the registry entry's sam_input (card), else "sam"
+    # Differentiable prompts (sam_refiner.py, methods-spec 6.3)
+    prompt_variant: str = "head"  # "head" (244b518) or "seed" (728ec68 README)
+    box_k: float = 2.5  # HEAD: box = centroid +- 2.5 * std
+    box_margin: float = 5.0  # HEAD: 5 px margin
+    mask_style: str = "gaussian"  # DifferentiableSAMRefiner default; or "direct"
+    tau: float = 0.1  # soft selection temperature
+    # Phase 1 (train_transunet.py)
+    coarse_steps: int = 20000  # 150 epochs of batch 24 on ~3,200 images (methods-spec 6.2)
+    coarse_lr: float = 0.01  # SGD lr 0.01, momentum 0.9 (harness), wd 1e-4
+    coarse_batch: int = 24  # batch 24
+    # Phase 2 (finetune_sam.py)
+    refiner_steps: int = 80000  # 100 epochs of batch 4
+    refiner_lr: float = 1e-4  # AdamW 1e-4, wd 0.01, cosine to 1e-6
+    refiner_batch: int = 4
+    # Phase 3 (train_e2e.py, seed README)
+    joint_steps: int = 40000  # 100 epochs of batch 8
+    joint_lr_coarse: float = 1e-4  # README: TransUNet lr 1e-4
+    joint_lr_sam: float = 1e-5  # README: SAM lr 1e-5
+    joint_batch: int = 8
+    w_coarse: float = 0.3  # README: 0.3 / 0.7 (code default 0.5 / 0.5)
+    w_refined: float = 0.7
+    min_lr: float = 0.0  # set per phase: 1e-6 for AdamW phases (CosineAnnealingLR eta_min)
+    schedule: str = "cosine"  # set per phase: poly for Phase 1
+    grad_clip: float | None = None  # set per phase: 1.0 in Phase 3 (train_e2e.py)
+
+
+def sizes(cfg: Config) -> tuple[int, int]:
+    """TransUNet and SAM input sizes (``None`` fields resolved)."""
+    coarse = cfg.coarse_size or cfg.image_size
+    return coarse, cfg.sam_size or (cfg.image_size if cfg.variant == "tiny" else 1024)
+
+
+def phase_config(cfg: Config) -> Config:
+    """The optimiser settings, frozen prefixes and budget of ``cfg.phase``."""
+    if cfg.phase not in PHASES:
+        raise ValueError(f"method.phase={cfg.phase!r}: use one of {PHASES}")
+    common = {"frozen": FROZEN[cfg.phase]}
+    if cfg.phase == "coarse":
+        return dataclasses.replace(cfg, **common, optimizer="sgd", lr=cfg.coarse_lr,
+                                   weight_decay=1e-4, max_steps=cfg.coarse_steps,
+                                   batch_size=cfg.coarse_batch, schedule="poly", min_lr=0.0)
+    if cfg.phase == "refiner":
+        return dataclasses.replace(cfg, **common, optimizer="adamw", lr=cfg.refiner_lr,
+                                   weight_decay=0.01, max_steps=cfg.refiner_steps,
+                                   batch_size=cfg.refiner_batch, min_lr=1e-6)
+    return dataclasses.replace(cfg, **common, optimizer="adamw", lr=cfg.joint_lr_coarse,
+                               weight_decay=0.01, max_steps=cfg.joint_steps,
+                               batch_size=cfg.joint_batch, min_lr=1e-6, grad_clip=1.0)
+
+
+def sam_input(cfg: Config) -> str:
+    """The input convention of the SAM file in use: the card's ``sam_input`` for it, else SAM's."""
+    if cfg.sam_input:
+        return cfg.sam_input
+    card = yaml.safe_load((Path(__file__).parent / "card.yaml").read_text())
+    for entry in card["weights"].values():
+        if cfg.weights and Path(cfg.weights).name == entry["file"]:
+            return entry["sam_input"]
+    return "sam"
+
+
+def build(cfg: Config, weights_path: Path | None) -> nn.Module:
+    """The whole network on the CPU; a SAM ``.pth`` is loaded strictly into ``sam``."""
+    options = RefinerOptions(cfg.prompt_variant, cfg.box_k, cfg.box_margin,
+                             cfg.mask_style == "gaussian", cfg.tau, sam_input(cfg))
+    model = build_network(cfg.variant, cfg.backbone, *sizes(cfg), options)
+    if weights_path is not None:
+        arch.load_checkpoint(model.sam, weights_path)
+    return model
+
+
+def param_groups(model: UltraRefiner, cfg: Config) -> list[dict]:
+    """Phase 3: TransUNet and SAM at their own learning rates; else one group."""
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.phase != "joint":
+        return [{"params": [p for _, p in trainable]}]
+    return [{"params": [p for n, p in trainable if n.startswith("coarse.")],
+             "lr": cfg.joint_lr_coarse},
+            {"params": [p for n, p in trainable if n.startswith("sam.")], "lr": cfg.joint_lr_sam}]
+
+
+def _target(mask: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(mask.float(), size=(size, size), mode="nearest")
+
+
+def train_step(model: UltraRefiner, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
+    """The loss of ``cfg.phase`` on one batch."""
+    image, mask = batch["image"], batch["mask"]
+    coarse_size, sam_size = sizes(cfg)
+    if cfg.phase == "coarse":
+        target = _target(mask, coarse_size)[:, 0].long()
+        return {"loss": losses.transunet_loss(model.coarse_logits(image), target)}
+    target = _target(mask, sam_size)
+    if cfg.phase == "refiner":
+        gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))  # from the run seed
+        small = torch.stack([corrupt.simulate(m[0], gen) for m in mask.cpu()]).to(image.device)
+        prob = F.interpolate(small[:, None], size=(sam_size, sam_size), mode="bilinear",
+                             align_corners=False)[:, 0]
+        masks, iou = model.refine(model.embed(image), prob)
+        return losses.refiner_loss(masks, iou, target)
+    out = model(image)
+    coarse = losses.transunet_loss(out["coarse"], _target(mask, coarse_size)[:, 0].long())
+    refined = losses.bce_dice(out["refined"], target)
+    return {"loss": cfg.w_coarse * coarse + cfg.w_refined * refined,
+            "coarse_loss": coarse.detach(), "refined_loss": refined.detach()}
+
+
+def predict(model: UltraRefiner, batch: Batch, cfg: Config) -> torch.Tensor:
+    """Phase ``coarse``: TransUNet's foreground softmax; later phases: sigmoid of the refined
+    logits; bilinear to the batch's image size."""
+    size = batch["image"].shape[-2:]
+    if cfg.phase == "coarse":
+        prob = torch.softmax(model.coarse_logits(batch["image"]), 1)[:, 1:]
+    else:
+        prob = torch.sigmoid(model(batch["image"])["refined"])
+    return F.interpolate(prob, size=size, mode="bilinear", align_corners=False).clamp(0, 1)

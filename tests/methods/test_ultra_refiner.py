@@ -1,0 +1,182 @@
+"""UltraRefiner: TransUNet shapes (methods-spec 6.3 table), prompts with known answers, the
+gradient path from the refined loss into TransUNet, per-checkpoint SAM input, phases."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from benchmarks import train
+from methods._sam1 import arch
+from methods.ultra_refiner import corrupt, method, prompts
+from methods.ultra_refiner.model import sam_pixels
+from methods.ultra_refiner.transunet import TransUNet
+
+TINY = method.Config(variant="tiny", image_size=64)
+
+
+def _rect(height: int = 64, width: int = 64) -> torch.Tensor:
+    """P = 1 on x 20..29, 0.6 on x 10..19, rows 10..19: known centroids and boxes."""
+    prob = torch.zeros(1, height, width)
+    prob[0, 10:20, 20:30] = 1.0
+    prob[0, 10:20, 10:20] = 0.6
+    return prob
+
+
+def test_transunet_shapes_match_the_spec_table() -> None:
+    net = TransUNet("base", 224).eval()
+    backbone = net.encoder.patch_embed.backbone
+    seen: list[tuple[int, ...]] = []
+    watched = (backbone.stem.norm, *backbone.stages, net.conv_more, *net.blocks)
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape[1:])))
+             for m in watched]
+    with torch.no_grad():
+        logits = net(torch.rand(1, 3, 224, 224))
+    for hook in hooks:
+        hook.remove()
+    # ResNetV2 skips 64x112^2, 256x56^2, 512x28^2 and its output 1024x14^2 (hooks fire in order)
+    assert seen[:4] == [(64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14)]
+    assert net.encoder.patch_embed.proj.out_channels == 768 and len(net.encoder.blocks) == 12
+    assert net.encoder.patch_embed.num_patches == 196  # 1x1 patches on the 14^2 map
+    assert seen[4:] == [(512, 14, 14), (256, 28, 28), (128, 56, 56), (64, 112, 112),
+                        (16, 224, 224)]  # conv_more and the four decoder blocks
+    assert logits.shape == (1, 2, 224, 224)
+    assert [len(s.blocks) for s in backbone.stages] == [3, 4, 9]
+
+
+def test_head_prompts_known_answers() -> None:
+    prob = _rect()
+    out = prompts.from_soft_mask(prob, "head", 16, k=2.5, margin=5.0)
+    mass = 0.6 * 100 + 100
+    cx = (0.6 * 100 * 14.5 + 100 * 24.5) / mass
+    var_x = (0.6 * 100 * ((14.5 - cx) ** 2 + 99 / 12) + 100 * ((24.5 - cx) ** 2 + 99 / 12)) / mass
+    half_x, half_y = 2.5 * math.sqrt(var_x), 2.5 * math.sqrt(99 / 12)
+    expected = [cx - half_x - 5, 14.5 - half_y - 5, cx + half_x + 5, 14.5 + half_y + 5]
+    assert torch.allclose(out.box[0], torch.tensor(expected), atol=1e-3)
+    p2 = (0.36 * 100 * 14.5 + 100 * 24.5) / (0.36 * 100 + 100)
+    assert torch.allclose(out.points[0, 0], torch.tensor([p2, 14.5]), atol=1e-3)
+    # the corner farthest from the positive point (right of the box centre, level with it): the
+    # left corners tie and argmax takes the first, the top-left one
+    assert torch.equal(out.points[0, 1], out.box[0, :2])
+    assert out.labels.tolist() == [[1, 0]] and out.mask.shape == (1, 1, 16, 16)
+
+
+def test_seed_prompts_known_answers() -> None:
+    out = prompts.from_soft_mask(_rect(), "seed", 16)
+    assert out.box[0].tolist() == [10.0, 10.0, 29.0, 19.0]  # extent of P > 0.5
+    assert torch.allclose(out.points[0, 0], torch.tensor([(60 * 14.5 + 100 * 24.5) / 160, 14.5]),
+                          atol=1e-3)
+    assert torch.allclose(out.points[0, 1], torch.tensor([14.5, 14.5]), atol=1e-3)  # 1-P in box
+
+
+def test_mask_prompt_and_soft_selection() -> None:
+    prob = torch.full((1, 8, 8), 0.75)
+    direct = prompts.mask_prompt(prob, 4, blur=False)
+    assert torch.allclose(direct, torch.full((1, 1, 4, 4), 5.0))  # (2 * 0.75 - 1) * 10
+    masks = torch.stack([torch.full((2, 2), v) for v in (1.0, 2.0, 3.0)])[None]
+    iou = torch.tensor([[0.9, 0.1, 0.1]])
+    weights = torch.softmax(iou / 0.1, 1)[0]
+    merged = prompts.soft_select(masks, iou, 0.1)
+    expected = (weights * torch.tensor([1.0, 2.0, 3.0])).sum()
+    assert torch.allclose(merged, expected.expand(1, 1, 2, 2))
+
+
+def test_sam_input_normalisation_per_checkpoint() -> None:
+    image = torch.full((1, 3, 8, 8), 0.5)
+    image[..., 0, 0] = 1.0
+    sam = sam_pixels(image, 8, "sam")
+    expected = (0.5 * 255 - arch.PIXEL_MEAN[0]) / arch.PIXEL_STD[0]
+    assert math.isclose(float(sam[0, 0, 4, 4]), expected, rel_tol=1e-5)
+    assert float(sam[0, 0].max() - sam[0, 0].min()) > 2  # not the reference's constant image
+    medsam = sam_pixels(image, 8, "medsam")
+    assert float(medsam.min()) == 0.0 and float(medsam.max()) == 1.0
+    assert method.sam_input(dataclasses.replace(TINY, weights="medsam_vit_b.pth")) == "medsam"
+    assert method.sam_input(dataclasses.replace(TINY, weights="sam_vit_b_01ec64.pth")) == "sam"
+
+
+def test_simulated_coarse_masks_are_seeded() -> None:
+    mask = torch.zeros(32, 32)
+    mask[8:24, 8:24] = 1
+    first = corrupt.simulate(mask, torch.Generator().manual_seed(5))
+    again = corrupt.simulate(mask, torch.Generator().manual_seed(5))
+    other = corrupt.simulate(mask, torch.Generator().manual_seed(6))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert float(first.min()) >= 0 and float(first.max()) <= 1 and not torch.equal(first, mask)
+
+
+def _batch() -> dict:
+    torch.manual_seed(0)
+    mask = torch.zeros(2, 1, 64, 64, dtype=torch.uint8)
+    mask[:, :, 16:40, 20:44] = 1
+    return {"image": torch.rand(2, 3, 64, 64), "mask": mask}
+
+
+@pytest.mark.parametrize("variant", ["head", "seed"])
+def test_refined_loss_alone_reaches_transunet(variant: str) -> None:
+    cfg = method.phase_config(dataclasses.replace(TINY, phase="joint", prompt_variant=variant))
+    torch.manual_seed(0)
+    model = method.build(cfg, None)
+    train.freeze(model, cfg.frozen)
+    cfg = dataclasses.replace(cfg, w_coarse=0.0, w_refined=1.0)  # the refined loss alone
+    method.train_step(model.train(), _batch(), cfg)["loss"].backward()
+    grads = [p.grad for n, p in model.named_parameters() if n.startswith("coarse.")]
+    assert any(g is not None and float(g.abs().sum()) > 0 for g in grads)
+    assert all(p.grad is None for n, p in model.named_parameters()
+               if n.startswith("sam.image_encoder."))
+
+
+def test_phases_train_what_the_spec_says() -> None:
+    shares = {}
+    for phase in method.PHASES:
+        cfg = method.phase_config(dataclasses.replace(TINY, phase=phase))
+        model = method.build(cfg, None)
+        counts = train.freeze(model, cfg.frozen)
+        trained = {n.split(".")[0] + "." + n.split(".")[1] for n, p in model.named_parameters()
+                   if p.requires_grad}
+        shares[phase] = (trained, counts["params_trainable"] / counts["params_total"])
+        if phase == "joint":
+            groups = method.param_groups(model, cfg)
+            assert [g["lr"] for g in groups] == [1e-4, 1e-5] and cfg.grad_clip == 1.0
+    assert shares["coarse"][0] == {"coarse.encoder", "coarse.conv_more", "coarse.blocks",
+                                   "coarse.head"}
+    assert shares["refiner"][0] == {"sam.prompt_encoder", "sam.mask_decoder"}
+    assert shares["joint"][0] == shares["coarse"][0] | shares["refiner"][0]
+    assert method.phase_config(dataclasses.replace(TINY, phase="coarse")).schedule == "poly"
+
+
+def test_refiner_sam_call_equals_sam_predictor() -> None:
+    """Our prompted SAM call (points + box + mask, multimask) gives SamPredictor's logits and IoU
+    predictions on the same weights, image and prompts (an image already at SAM's input size)."""
+    from segment_anything import SamPredictor
+
+    torch.manual_seed(0)
+    model = method.build(TINY, None).eval()
+    pixels = torch.randint(0, 256, (64, 64, 3), dtype=torch.uint8)
+    image = pixels.permute(2, 0, 1)[None].float() / 255
+    prob = _rect()
+    with torch.no_grad():
+        masks, iou = model.refine(model.embed(image), prob)
+    found = prompts.from_soft_mask(prob, "head", 16)
+    predictor = SamPredictor(model.sam)
+    predictor.set_image(pixels.numpy())
+    logits, scores, _ = predictor.predict(
+        point_coords=found.points[0].numpy(), point_labels=found.labels[0].numpy(),
+        box=found.box[0].numpy(), mask_input=found.mask[0].numpy(), multimask_output=True,
+        return_logits=True)
+    assert torch.allclose(masks[0], torch.as_tensor(logits), atol=1e-4)
+    assert torch.allclose(iou[0], torch.as_tensor(scores), atol=1e-5)
+
+
+def test_phase_labels_and_card_checks() -> None:
+    from benchmarks import check, registry
+
+    assert registry.phases("ultra_refiner") == ["coarse", "refiner", "joint"]
+    assert registry.scored_phases("ultra_refiner") == ["coarse"]
+    assert registry.result_label("ultra_refiner", "coarse") == "ultra_refiner:coarse"
+    assert registry.result_label("ultra_refiner", "joint") == "ultra_refiner"
+    assert registry.result_label("resnet_seg", None) == "resnet_seg"
+    assert check.phase_problems("card", [{"name": "a"}, {"name": "a"}])  # duplicate names
+    assert check.phase_problems("card", [{"name": "a"}, {"name": "b", "evaluate": True}]) == []
