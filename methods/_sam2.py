@@ -17,6 +17,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from methods._api import WeightsError, load_state_strict
+from methods._api import read_checkpoint as read_file
+
 # Our backbone ids (result-path safe: no "+") -> the suffix of sam2's config names.
 BACKBONES = {"hiera_t": "t", "hiera_s": "s", "hiera_b_plus": "b+", "hiera_l": "l"}
 UPSTREAM_SIZE = 1024  # sam2 configs: model.image_size
@@ -70,19 +73,74 @@ def model_config(backbone: str, image_size: int, version: str = "2.1") -> dict[s
 
 def build_model(backbone: str, image_size: int, version: str = "2.1") -> nn.Module:
     """A random-init ``SAM2Base`` on the CPU in eval mode (``build_sam2`` without Hydra)."""
-    return instantiate(model_config(backbone, image_size, version)).eval()
+    with torch.device("cpu"):  # Hiera calls .item() while building: never on the meta device
+        return instantiate(model_config(backbone, image_size, version)).eval()
 
 
 def build_trunk(backbone: str) -> nn.Module:
     """The Hiera trunk alone (``image_encoder.trunk`` of the yaml); input-size independent."""
     cfg = OmegaConf.to_container(OmegaConf.load(config_path(backbone)), resolve=True)
-    return instantiate(cfg["model"]["image_encoder"]["trunk"])
+    with torch.device("cpu"):  # Hiera calls .item() while building: never on the meta device
+        return instantiate(cfg["model"]["image_encoder"]["trunk"])
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """The state dict of an official checkpoint file (``{"model": state_dict}``)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise ValueError(f"{path} is not a sam2 checkpoint ({{'model': state_dict}}); "
-                         "use the official sam2/sam2.1 .pt files named in the card")
-    return ckpt["model"]
+    """The state dict of an official checkpoint (``{"model": state_dict}``) or of a file that is
+    the state dict itself (what ``torch.save(model.state_dict())`` writes)."""
+    ckpt = read_file(path)
+    state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise WeightsError(f"{path} is not a sam2 checkpoint ({{'model': state_dict}}); "
+                           "use the official sam2/sam2.1 .pt files named in the card")
+    return state
+
+
+def load_weights(model: nn.Module, path: Path) -> list[str]:
+    """An official checkpoint into a full ``SAM2Base``, strictly (nothing re-initialised).
+
+    Keys and shapes do not depend on ``image_size`` (cpu-feasibility 3.2), so a 1024 checkpoint
+    also fits a small CPU build.
+    """
+    return load_state_strict(model, read_checkpoint(path), str(path))
+
+
+def feature_sizes(image_size: int) -> list[tuple[int, int]]:
+    """Backbone feature sizes at strides 4, 8, 16; ``SAM2ImagePredictor._bb_feat_sizes``
+    hard-codes them for 1024 (cpu-feasibility 3.2)."""
+    return [(image_size // s, image_size // s) for s in (4, 8, 16)]
+
+
+def box_logits(model: nn.Module, image: torch.Tensor, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` in [0, 1] and one xyxy pixel box.
+
+    The steps of ``SAM2ImagePredictor.set_image`` + ``predict(box=..., multimask_output,
+    return_logits=True)`` in their order, on tensors: ``SAM2Transforms`` (resize to
+    ``image_size`` with antialiasing, ImageNet mean/std), ``forward_image``, the no-memory
+    embedding, box corners scaled by ``image_size / (W, H)`` with labels 2, 3, prompt encoder,
+    mask decoder with the high-resolution features, bilinear back to (H, W). One encoder pass.
+    With ``multimask`` the mask of the highest predicted IoU is returned.
+    """
+    import torch.nn.functional as F
+
+    size, (height, width) = model.image_size, image.shape[-2:]
+    x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False,
+                      antialias=True)
+    x = (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
+    _, feats, _, _ = model._prepare_backbone_features(model.forward_image(x))
+    if model.directly_add_no_mem_embed:
+        feats[-1] = feats[-1] + model.no_mem_embed
+    maps = [f.permute(1, 2, 0).view(1, -1, *hw) for f, hw in zip(feats, feature_sizes(size),
+                                                                  strict=True)]
+    corners = box.reshape(1, 2, 2).clone()
+    corners[..., 0] = corners[..., 0] / width
+    corners[..., 1] = corners[..., 1] / height
+    labels = torch.tensor([[2, 3]], dtype=torch.int, device=box.device)
+    sparse, dense = model.sam_prompt_encoder(points=(corners * size, labels), boxes=None,
+                                             masks=None)
+    low_res, iou, _, _ = model.sam_mask_decoder(
+        image_embeddings=maps[-1], image_pe=model.sam_prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
+        multimask_output=multimask, repeat_image=False, high_res_features=maps[:-1])
+    logits = F.interpolate(low_res, size=(height, width), mode="bilinear", align_corners=False)[0]
+    return logits[iou[0].argmax()][None] if multimask else logits

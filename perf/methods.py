@@ -23,7 +23,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
-PARAM_METHODS = ("sam_zeroshot", "medsam_zeroshot", "sma")  # methods of the --params table
+# methods of the --params table
+PARAM_METHODS = ("sam_zeroshot", "medsam_zeroshot", "sma", "sam2_zeroshot", "esam2_bls")
 
 
 def load_rows() -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from benchmarks import offline
 offline.apply()  # tests run offline exactly as the CLI does
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# CI has the samples at ../shared/data; a git worktree elsewhere names them with SAMSEG_SHARED_DATA
+SHARED_DATA = Path(os.environ.get("SAMSEG_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

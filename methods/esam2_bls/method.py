@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods import _sam2
-from methods._api import Batch, load_state_strict
+from methods._api import Batch, WeightsError, load_state_strict
 
 TRUNK_PREFIX = "image_encoder.trunk."  # where sam2 checkpoints keep the Hiera trunk
 VARIANTS = ("base", "tiny")  # tiny = the same network; CPU runs give it a small image_size
@@ -79,7 +79,7 @@ def load_trunk(model: nn.Module, path: Path) -> list[str]:
     trunk = {"trunk." + k[len(TRUNK_PREFIX):]: v for k, v in state.items()
              if k.startswith(TRUNK_PREFIX)}
     if not trunk:
-        raise ValueError(f"{path} holds no {TRUNK_PREFIX}* keys: not a sam2 checkpoint")
+        raise WeightsError(f"{path} holds no {TRUNK_PREFIX}* keys: not a sam2 checkpoint")
     return load_state_strict(model, trunk, str(path),
                              allow_missing=("adapters.", "msif.", "decoder.", "heads."))
 

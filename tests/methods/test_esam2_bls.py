@@ -111,6 +111,7 @@ def test_trunk_loads_strictly_from_a_sam2_checkpoint(tmp_path: Path) -> None:
     _, model = _model()
     reinit = esam2.load_trunk(model, path)
     assert reinit and {k.split(".")[0] for k in reinit} == {"adapters", "msif", "decoder", "heads"}
+    assert model.reinitialised == ["adapters.", "decoder.", "heads.", "msif."]  # provenance
     own = model.state_dict()
     trunk_keys = [k for k in full if k.startswith(esam2.TRUNK_PREFIX)]
     assert trunk_keys and all(torch.equal(own["trunk." + k[len(esam2.TRUNK_PREFIX):]], full[k])
