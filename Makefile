@@ -28,5 +28,5 @@ lint: setup
 	ruff check . && snakemake --lint
 
 clean-results:
-	rm -rf results/runs results/summary results/report results/status results/benchmarks \
+	rm -rf results/runs results/summary results/report results/status results/benchmarks results/throughput \
 	    results/logs results/splits results/data .snakemake

@@ -153,11 +153,12 @@ def submitted_ids(log: str) -> list[str]:
 def test_jobs_went_through_slurm(slurm_run) -> None:
     ids = submitted_ids(slurm_run["log"])
     records = jobcomp()
-    # make_data, make_split, 2 x (train, predict, evaluate), plus the resubmitted train job
-    assert len(ids) == 9, ids
+    # make_data, make_split, 2 x (train, predict, evaluate, measure_throughput), plus the
+    # resubmitted train job
+    assert len(ids) == 11, ids
     assert all(job in records for job in ids)
     states = [records[job]["JobState"] for job in ids]
-    assert states.count("CANCELLED") == 1 and states.count("COMPLETED") == 8, states
+    assert states.count("CANCELLED") == 1 and states.count("COMPLETED") == 10, states
     assert (slurm_run["workdir"] / "results" / "report" / "report.html").stat().st_size > 0
     print(f"\nslurm run: {slurm_run['seconds']:.1f} s, {len(ids)} sbatch submissions")
 
