@@ -32,3 +32,17 @@ def test_image(height: int = 300, width: int = 400, seed: int = 0) -> tuple:
     image = torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)[None]
     box = [0.15 * width, 0.2 * height, 0.7 * width, 0.75 * height]
     return rgb, image, box
+
+
+def box_predictor_call(predictor, rgb, box: list[float]) -> Predict:
+    """The upstream call of a ``SamPredictor`` or ``SAM2ImagePredictor`` (they share the API):
+    encode the image, one box, single mask, probabilities ``[1, 1, H, W]``."""
+    import numpy as np
+
+    def upstream() -> torch.Tensor:
+        predictor.set_image(rgb)
+        logits, _, _ = predictor.predict(box=np.array(box), multimask_output=False,
+                                         return_logits=True)
+        return torch.sigmoid(torch.from_numpy(logits))[None]
+
+    return upstream

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from perf.method_rows import Row, test_image
+from perf.method_rows import Row, box_predictor_call, test_image
 
 SIZE = 256  # input size of every row (CPU-sized; the real models take 1024)
 
@@ -23,14 +22,7 @@ def _sam(variant: str = "tiny", backbone: str = "vit_b") -> tuple:
     model = method.build(cfg, None).eval()
     rgb, image, box = test_image()
     batch, predictor = _batch(image, box), SamPredictor(model)
-
-    def upstream() -> torch.Tensor:
-        predictor.set_image(rgb)
-        logits, _, _ = predictor.predict(box=np.array(box), multimask_output=False,
-                                         return_logits=True)
-        return torch.sigmoid(torch.from_numpy(logits))[None]
-
-    return (lambda: method.predict(model, batch, cfg)), upstream
+    return (lambda: method.predict(model, batch, cfg)), box_predictor_call(predictor, rgb, box)
 
 
 def _medsam() -> tuple:

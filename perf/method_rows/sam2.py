@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import torch
 
-from perf.method_rows import Row, test_image
+from perf.method_rows import Row, box_predictor_call, test_image
 
 SIZE = 256  # input size of every row (CPU-sized; the real models take 1024)
 
@@ -28,14 +27,7 @@ def _sam2(backbone: str) -> tuple:
         warnings.simplefilter("ignore", FutureWarning)
         predictor = SAM2ImagePredictor(model)
     predictor._bb_feat_sizes = _sam2.feature_sizes(SIZE)
-
-    def upstream() -> torch.Tensor:
-        predictor.set_image(rgb)
-        logits, _, _ = predictor.predict(box=np.array(box), multimask_output=False,
-                                         return_logits=True)
-        return torch.sigmoid(torch.from_numpy(logits))[None]
-
-    return (lambda: method.predict(model, batch, cfg)), upstream
+    return (lambda: method.predict(model, batch, cfg)), box_predictor_call(predictor, rgb, box)
 
 
 ROWS = [Row(f"sam2_zeroshot {b} @{SIZE}", "SAM2ImagePredictor", lambda b=b: _sam2(b))

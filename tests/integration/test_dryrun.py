@@ -32,6 +32,13 @@ def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedPr
                           env=_env())
 
 
+def run_grid(workdir: Path, config: dict) -> Path:
+    """Run ``config`` to the end on 2 cores in ``workdir``; fail with snakemake's output tails."""
+    proc = snakemake(workdir, config, "--cores", "2")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return workdir
+
+
 def _env() -> dict[str, str]:
     import os
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.integration.test_dryrun import job_counts, snakemake
+from tests.integration.test_dryrun import job_counts, run_grid, snakemake
 
 SHARED = SHARED_DATA.resolve()
 TINY = {"backbones": ["vit_b"],
@@ -48,8 +48,7 @@ def refiner_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "loader": "busbra", "root": str(SHARED / "busbra" / "BUSBRA"),
         "overrides": ["dataset.fold_scheme=official", "dataset.n_folds=5"]}},
         "methods": {"ultra_refiner": TINY}, "folds": [0], "seeds": [0]}
-    proc = snakemake(workdir, config, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_grid(workdir, config)
     (workdir / "grid.yaml").write_text(json.dumps(config))
     return workdir
 

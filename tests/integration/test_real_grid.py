@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, SHARED_DATA
-from tests.integration.test_dryrun import snakemake
+from tests.integration.test_dryrun import run_grid
 
 SHARED = SHARED_DATA.resolve()
 SHRINK = {"method.max_steps": "20", "method.max_epochs": "3"}
@@ -40,9 +40,7 @@ def real_config() -> dict:
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("real_grid")
-    proc = snakemake(workdir, real_config(), "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+    return run_grid(workdir, real_config())
 
 
 def test_both_datasets_and_methods_are_scored(real_run: Path) -> None:

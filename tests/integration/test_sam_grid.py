@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.integration.test_dryrun import snakemake
+from tests.integration.test_dryrun import run_grid
 
 SHARED = SHARED_DATA.resolve()
 CPU = {"train": {"gpu": 0, "runtime_min": 20, "mem_gb": 4},
@@ -54,9 +54,7 @@ def grid() -> dict:
 @pytest.fixture(scope="module")
 def sam_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("sam_grid")
-    proc = snakemake(workdir, grid(), "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+    return run_grid(workdir, grid())
 
 
 def test_every_method_is_scored_per_case(sam_run: Path) -> None:

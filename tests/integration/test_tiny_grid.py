@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.test_dryrun import snakemake
+from tests.integration.test_dryrun import run_grid, snakemake
 
 TINY = {
     "datasets": {"synthetic_bus": {"loader": "synthetic_bus", "root": "results/data/synthetic_bus",
@@ -41,9 +41,7 @@ TINY = {
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("tiny_grid")
-    proc = snakemake(workdir, TINY, "--cores", "2")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return workdir
+    return run_grid(workdir, TINY)
 
 
 def test_summary_has_one_row_per_cell_with_random_init(tiny_run: Path) -> None:
