@@ -79,21 +79,33 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
             yield batches.collate(chunk)
 
 
-def cosine_factor(mcfg: Any):
+def cosine_factor(mcfg: Any, group_lr: float | None = None):
     """LR factor per step: cosine from ``lr`` to the method's optional ``min_lr`` (default 0);
-    ``Config.schedule="poly"`` is TransUNet's (1 - step / steps) ** 0.9 instead."""
-    floor = getattr(mcfg, "min_lr", 0.0) / mcfg.lr if mcfg.lr else 0.0
+    ``Config.schedule="poly"`` is TransUNet's (1 - step / steps) ** 0.9 instead.
+
+    ``group_lr``: the start lr of one parameter group (default ``mcfg.lr``). The floor is the
+    same absolute ``min_lr`` for every group, as ``CosineAnnealingLR(eta_min=...)`` does, not a
+    fraction of each group's lr.
+    """
+    start = mcfg.lr if group_lr is None else group_lr
+    floor = getattr(mcfg, "min_lr", 0.0) / start if start else 0.0
     steps = max(mcfg.max_steps, 1)
     if getattr(mcfg, "schedule", "cosine") == "poly":
         return lambda s: (1 - s / steps) ** 0.9
     return lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / steps))
 
 
+def make_scheduler(opt: torch.optim.Optimizer, mcfg: Any) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step decay of every parameter group from its own lr to the common floor."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, [cosine_factor(mcfg, group["lr"]) for group in opt.param_groups])
+
+
 def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.device
                ) -> pd.DataFrame:
     """Run ``mcfg.max_steps`` optimiser steps with cosine decay; one log row per step."""
     opt = make_optimizer(model, module, mcfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_factor(mcfg))
+    sched = make_scheduler(opt, mcfg)
     rows, start = [], time.perf_counter()
     model.train()
     for step in tqdm(range(mcfg.max_steps), desc="train", file=sys.stderr, mininterval=5):

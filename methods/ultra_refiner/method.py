@@ -73,7 +73,10 @@ class Config:
     joint_batch: int = 8
     w_coarse: float = 0.3  # README: 0.3 / 0.7 (code default 0.5 / 0.5)
     w_refined: float = 0.7
-    min_lr: float = 0.0  # set per phase: 1e-6 for AdamW phases (CosineAnnealingLR eta_min)
+    # set per phase: 1e-6 for the AdamW phases, the same floor for every parameter group
+    # (finetune_sam.py and train_e2e.py: CosineAnnealingLR(T_max=epochs, eta_min=1e-6);
+    # methods-spec 6.5, 6.6); 0 for Phase 1 (poly decay to 0)
+    min_lr: float = 0.0
     schedule: str = "cosine"  # set per phase: poly for Phase 1
     grad_clip: float | None = None  # set per phase: 1.0 in Phase 3 (train_e2e.py)
 

@@ -147,6 +147,20 @@ def test_phases_train_what_the_spec_says() -> None:
     assert method.phase_config(dataclasses.replace(TINY, phase="coarse")).schedule == "poly"
 
 
+def test_joint_schedule_ends_at_upstream_floor_in_both_groups() -> None:
+    """train_e2e.py: CosineAnnealingLR(eta_min=1e-6) over both AdamW groups, so the SAM group
+    (1e-5) and the TransUNet group (1e-4) both end at 1e-6 (not 1e-6 scaled by 1e-5 / 1e-4)."""
+    cfg = method.phase_config(dataclasses.replace(TINY, phase="joint", joint_steps=3))
+    model = method.build(cfg, None)
+    train.freeze(model, cfg.frozen)
+    opt = train.make_optimizer(model, method, cfg)
+    sched = train.make_scheduler(opt, cfg)
+    for _ in range(cfg.max_steps):
+        opt.step()
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-6, 1e-6])
+
+
 def test_refiner_sam_call_equals_sam_predictor() -> None:
     """Our prompted SAM call (points + box + mask, multimask) gives SamPredictor's logits and IoU
     predictions on the same weights, image and prompts (an image already at SAM's input size)."""

@@ -12,14 +12,15 @@ import pytest
 import yaml
 
 from tests.integration.test_dryrun import GRID, _env
+from tests.integration.test_phases_grid import SYNTHETIC
 from tests.slurm.test_slurm_grid import BIN, REPO, _slurm_answers
 
 pytestmark = [pytest.mark.slurm,
               pytest.mark.skipif(_slurm_answers() is not None, reason=str(_slurm_answers()))]
 
 
-def test_dry_run_groups_evaluation_jobs_by_twenty(tmp_path: Path) -> None:
-    config = {**GRID, "seeds": [0, 1, 2]}  # 2 datasets x 4 backbones x 2 folds x 3 seeds = 48
+def _slurm_dry_run(tmp_path: Path, config: dict) -> str:
+    """The stdout of a dry run of ``config`` under the user's Slurm profile."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "workflow" / "Snakefile"),
            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n",
@@ -28,7 +29,26 @@ def test_dry_run_groups_evaluation_jobs_by_twenty(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=_env(),
                           cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    groups = re.split(r"Group job evaluate \(jobs in lexicogr\. order\):", proc.stdout)[1:]
-    sizes = sorted(len(re.findall(r"^\s+rule evaluate_predictions:", g, re.M)) for g in groups)
-    assert sizes == [8, 20, 20]  # 48 cells: 500 Slurm jobs at 10,000 cells, not 10,000
-    assert "\nrule evaluate_predictions:" not in proc.stdout  # none left ungrouped
+    return proc.stdout
+
+
+def _group_sizes(stdout: str, rule: str) -> list[int]:
+    """Jobs of ``rule`` in each "Group job evaluate" of a dry run, sorted."""
+    groups = re.split(r"Group job evaluate \(jobs in lexicogr\. order\):", stdout)[1:]
+    return sorted(len(re.findall(rf"^\s+rule {rule}:", g, re.M)) for g in groups)
+
+
+def test_dry_run_groups_evaluation_jobs_by_twenty(tmp_path: Path) -> None:
+    config = {**GRID, "seeds": [0, 1, 2]}  # 2 datasets x 4 backbones x 2 folds x 3 seeds = 48
+    stdout = _slurm_dry_run(tmp_path, config)
+    assert _group_sizes(stdout, "evaluate_predictions") == [8, 20, 20]  # 500 jobs at 10,000 cells
+    assert "\nrule evaluate_predictions:" not in stdout  # none left ungrouped
+
+
+def test_earlier_phases_are_scored_in_the_same_groups(tmp_path: Path) -> None:
+    """UltraRefiner's coarse scoring (evaluate_phase) goes out grouped like evaluate_predictions:
+    2 folds -> 4 evaluate_predictions (2 methods) + 2 evaluate_phase, one group of 6."""
+    stdout = _slurm_dry_run(tmp_path, SYNTHETIC)
+    assert _group_sizes(stdout, "evaluate_phase") == [2]
+    assert _group_sizes(stdout, "evaluate_predictions") == [4]
+    assert "\nrule evaluate_phase:" not in stdout  # none left ungrouped

@@ -42,7 +42,8 @@ def test_user_profile_settings() -> None:
     user = yaml.safe_load(USER.read_text())
     assert user["executor"] == "slurm"
     assert user["retries"] >= 1  # runtime and memory scale with `attempt` in common.smk
-    assert user["groups"] == ["evaluate_predictions=evaluate"]  # many 2-second jobs, grouped
+    # many 2-second jobs, grouped; the earlier phases' scoring too
+    assert user["groups"] == ["evaluate_predictions=evaluate", "evaluate_phase=evaluate"]
     assert user["group-components"] == ["evaluate=20"]
     assert user["apptainer-args"].startswith("--nv --bind ")
     assert (user["scheduler"], user["scheduler-subsample"]) == ("greedy", 50)
