@@ -56,6 +56,9 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     # zero_shot: a foundation model evaluated untouched (card `trainer: none`), a reference row
     training = metrics["training"] if "training" in metrics else pd.Series("trained", metrics.index)
     out["training"] = training.groupby(keys).agg(_joined)
+    # the dataset whose training folds made the model (another one for an external test set)
+    trained_on = metrics["trained_on"] if "trained_on" in metrics else metrics["dataset"]
+    out["trained_on"] = trained_on.groupby(keys).agg(_joined)
     out["distance_unit"] = metrics["distance_unit"].where(scored).groupby(keys).agg(_joined)
     values = metrics[list(HEADLINE)].where(scored, axis=0).groupby(keys)
     means, stds = values.mean(), values.std(ddof=1)
@@ -80,6 +83,7 @@ def organ_means(table: pd.DataFrame) -> pd.DataFrame:
     means = per_organ.groupby(keys, sort=True).agg(
         n_cases=("n_cases", "max"), n_organs=("organ", "size"),
         weights=("weights", "first"), distance_unit=("distance_unit", "first"),
+        training=("training", "first"), trained_on=("trained_on", _joined),
         **{f"{m}_mean": (f"{m}_mean", "mean") for m in HEADLINE},
         **{f"{m}_std": (f"{m}_mean", "std") for m in HEADLINE}).reset_index()
     return means.assign(organ="mean")

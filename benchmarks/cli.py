@@ -60,7 +60,8 @@ def cmd_split(args: argparse.Namespace) -> int:
 
     with _stage(Path(args.out), "split"):
         cfg = config.compose_run(args.overrides, with_method=False)
-        sha = splits.write_for(*config.dataset_config(cfg), cfg.dataset_id, Path(args.out))
+        sha = splits.write_for(*config.dataset_config(cfg), cfg.dataset_id, Path(args.out),
+                               train_from=cfg.train_from)
     print(f"split {args.out} sha256={sha}")
     return 0
 

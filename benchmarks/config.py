@@ -58,6 +58,7 @@ class RunConfig:
     split_file: str = ""  # written by `cli split`; required by train/predict
     prompt: str = NO_PROMPT  # prompt protocol (grid axis; benchmarks/prompts.py)
     prompts_file: str = ""  # written by `cli prompts`; required when prompt != "none"
+    train_from: str = ""  # external test set: the dataset id whose model this cell uses
     paths: PathsConfig = field(default_factory=PathsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -69,6 +70,7 @@ class DataRunConfig:
     defaults: list[Any] = field(default_factory=lambda: ["_self_", {"dataset": MISSING}])
     dataset: Any = MISSING
     dataset_id: str = MISSING
+    train_from: str = ""  # external test set: every case is test (config.yaml train_from)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
@@ -115,6 +117,18 @@ def _group_choice(overrides: list[str], group: str) -> str:
     raise ConfigError(f"missing override {group}=<id> (for example {group}=...)")
 
 
+def _open_dicts(cls: type) -> DictConfig:
+    """``cls`` as a config node whose dict-valued fields (e.g. ``label_names``) accept new keys
+    from an override such as ``dataset.label_names={liver:5}``: struct mode would refuse every
+    key of an empty dict. The dataclass's own fields stay strict (a misspelled key is an error)."""
+    node = OmegaConf.structured(cls)
+    for key in node:
+        child = node._get_node(key)
+        if isinstance(child, DictConfig):
+            OmegaConf.set_struct(child, False)
+    return node
+
+
 def _register(overrides: list[str], with_method: bool) -> None:
     store = ConfigStore.instance()
     store.store(name="run", node=RunConfig)
@@ -127,7 +141,8 @@ def _register(overrides: list[str], with_method: bool) -> None:
     if not any(item.startswith("dataset=") for item in overrides):
         return  # a method-only config (throughput)
     loader_id = _group_choice(overrides, "dataset")
-    store.store(group="dataset", name=loader_id, node=registry.import_loader(loader_id).Config)
+    store.store(group="dataset", name=loader_id,
+                node=_open_dicts(registry.import_loader(loader_id).Config))
 
 
 def compose_run(overrides: list[str], with_method: bool = True) -> DictConfig:

@@ -101,6 +101,14 @@ def method_fields(cfg: DictConfig) -> dict[str, Any]:
     return {name: cfg.method.get(name) for name in fields}
 
 
+def trained_on(cfg: DictConfig, split: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Which dataset's training folds made the model: this one, or for an external test set the
+    ``train_from`` dataset its split names; ``none`` for a zero-shot model (nothing trained)."""
+    if provenance.get("trainer") == "none":
+        return "none"
+    return str(split.get("train_from") or cfg.dataset_id)
+
+
 def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) -> pd.DataFrame:
     """Write the per-case metrics table of one cell to ``out``."""
     data = cases.open_run(cfg)
@@ -115,6 +123,7 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
         "fold": cfg.fold, "seed": cfg.seed,
         "weights": provenance.get("weights", "unknown"),
         "training": "zero_shot" if provenance.get("trainer") == "none" else "trained",
+        "trained_on": trained_on(cfg, data.split, provenance),
         "split_sha256": data.split_sha256, "prompts_sha256": data.prompts_sha256 or "",
         "hd95_definition": cfg.eval.hd95, "empty_policy": metrics.empty_policy(cfg.eval.empty_one),
         "nsd_tolerance": cfg.eval.nsd_tolerance,

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from benchmarks import prompts, registry
+from benchmarks.grid_data import (  # noqa: F401 - re-exported: grid.* is the public name
+    ORGAN_SEP,
+    GridError,
+    dataset_dims,
+    external_skip_reason,
+    organ_datasets,
+    train_sources,
+)
 from benchmarks.io import write_summary
 
 RUN_ROOT = "results/runs"
@@ -29,10 +37,6 @@ _CELL_RE = re.compile(
 PROMPTS_PATTERN = "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json"
 NO_PROMPT = prompts.NO_PROMPT  # the prompt axis value of unprompted methods
 DEFAULT_PROMPTS = ["box"]  # config.yaml `prompts:` when absent (box with 0-20 px jitter)
-
-
-class GridError(ValueError):
-    """A config.yaml that names something that does not exist; the message names the key."""
 
 
 @dataclass(frozen=True, order=True)
@@ -62,51 +66,15 @@ def parse_path(path: str | Path) -> Run:
                int(parts["fold"]), int(parts["seed"]), parts["prompt"])
 
 
-ORGAN_SEP = "__"  # dataset id of one organ of a multi-organ entry: <entry id>__<organ>
-
-
-def organ_datasets(datasets: dict[str, Any]) -> dict[str, Any]:
-    """Expand each entry with ``organs: [...]`` into one binary task per organ (methods-spec
-    3.4: Medical SAM2 tracks each organ separately): ``<id>__<organ>`` with the override
-    ``dataset.organ=<organ>``, its ``organ`` and its ``parent`` id. Other entries are kept.
-
-    One config entry stands for all organs; the expanded ids are the grid's dataset axis, so each
-    organ has its own cells, rows and summary line, and the patient-level split is the same for
-    every organ (the case list does not depend on the organ).
-    """
-    out: dict[str, Any] = {}
-    for dataset_id, entry in datasets.items():
-        entry = dict(entry or {})
-        organs = entry.pop("organs", None)
-        if not organs:
-            out[dataset_id] = entry
-            continue
-        loader = registry.import_loader(entry.get("loader", dataset_id))
-        if "organ" not in {f.name for f in fields(loader.Config)}:
-            raise GridError(f"config.yaml datasets.{dataset_id}.organs: loader "
-                            f"{loader.__name__} has no `organ` field (use nnunet3d)")
-        for organ in organs:
-            if not re.fullmatch(r"[a-z0-9_]+", str(organ)):
-                raise GridError(f"config.yaml datasets.{dataset_id}.organs: {organ!r} must be "
-                                "lower-case letters, digits and _ (a path part)")
-            out[f"{dataset_id}{ORGAN_SEP}{organ}"] = entry | {
-                "overrides": [*entry.get("overrides", []), f"dataset.organ={organ}"],
-                "organ": str(organ), "parent": dataset_id}
-    return out
-
-
-def dataset_dims(config: dict[str, Any], dataset_id: str) -> str:
-    """'2d' or '3d': the dataset's override of ``dataset.dims``, else its loader's default."""
-    entry = config["datasets"][dataset_id]
-    for item in entry.get("overrides", []):
-        if item.startswith("dataset.dims="):
-            return item.split("=", 1)[1]
-    loader = registry.import_loader(entry.get("loader", dataset_id))
-    return next(f.default for f in fields(loader.Config) if f.name == "dims")
-
-
-def skip_reason(config: dict[str, Any], run: Run) -> str | None:
-    """Why a cell cannot run, or ``None``."""
+def skip_reason(config: dict[str, Any], run: Run,
+                sources: dict[str, str] | None = None) -> str | None:
+    """Why a cell cannot run, or ``None``. ``sources``: :func:`train_sources` of the config (an
+    external test set's cell runs only where its training cell does)."""
+    source = (sources or {}).get(run.dataset)
+    if source is not None:
+        own = skip_reason(config, run)
+        return own or external_skip_reason(run.method, source,
+                                           skip_reason(config, replace(run, dataset=source)))
     card = registry.read_card(run.method)
     dims = dataset_dims(config, run.dataset)
     if dims not in card.get("dims", ["2d"]):
@@ -154,6 +122,7 @@ def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
     """All cells of the grid, split into runnable ones and skipped ones with their reason."""
     config = {**config, "datasets": organ_datasets(config["datasets"])}
     _check_ids(config)
+    sources = train_sources(config)
     runs, skipped = [], []
     for dataset_id in config["datasets"]:
         for method_id, entry in config["methods"].items():
@@ -163,7 +132,7 @@ def expand(config: dict[str, Any]) -> tuple[list[Run], list[tuple[Run, str]]]:
                                      config.get("folds", [0]), config.get("seeds", [0]))
             for backbone, prompt, fold, seed in axes:
                 run = Run(dataset_id, method_id, str(backbone), int(fold), int(seed), prompt)
-                reason = skip_reason(config, run)
+                reason = skip_reason(config, run, sources)
                 (runs.append(run) if reason is None else skipped.append((run, reason)))
     return sorted(runs), sorted(skipped)
 
@@ -205,6 +174,8 @@ def dataset_overrides(config: dict[str, Any], dataset_id: str) -> list[str]:
         items.append(f"dataset.root={hydra_value(dataset['root'])}")
     for key, value in (config.get("paths") or {}).items():
         items.append(f"paths.{key}={hydra_value(value)}")
+    if dataset.get("train_from"):  # an external test set: every case is test (its split says so)
+        items.append(f"train_from={train_sources(config)[dataset_id]}")
     return items + list(dataset.get("overrides", []))
 
 

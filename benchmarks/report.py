@@ -18,6 +18,7 @@ from benchmarks import (
     published,
     report_figures,
     report_grid,
+    report_organs,
     report_refine,
     report_stats,
     stats,
@@ -27,7 +28,8 @@ from benchmarks import report_html as rh
 from benchmarks.io import read_table, write_text
 
 NAV = [("warnings", "Warnings"), ("glance", "Grid at a glance"), ("results", "Results"),
-       ("published", "Published vs reproduced"), ("distributions", "Per-case distributions"),
+       ("organs", "Per organ"), ("published", "Published vs reproduced"),
+       ("distributions", "Per-case distributions"),
        ("throughput", "Throughput"), ("counts", "Cases per cell"), ("statistics", "Statistics"),
        ("failures", "Failures"), ("provenance", "Provenance"), ("definitions", "Definitions")]
 PIVOT_METRICS = (("dice", "Dice"), ("nsd", "NSD@τ (surface Dice)"), ("hd95", "HD95"))
@@ -64,8 +66,8 @@ def _results(metrics: pd.DataFrame) -> str:
 
 def _counts(metrics: pd.DataFrame, summary: pd.DataFrame) -> str:
     keys = ["dataset", "method", "backbone", "prompt"]
-    extra = summary[[*keys, *(c for c in ("fp_rate_normal", "weights", "training")
-                              if c in summary)]]
+    shown = ("fp_rate_normal", "weights", "training", "trained_on")
+    extra = summary[[*keys, *(c for c in shown if c in summary)]]
     table = report_stats.counts(metrics).merge(extra, on=keys, how="left")
     return rh.section("counts", "Cases per cell", rh.table(table, "no cells"),
                       "Summed over folds and seeds. n_failed: failed, missing or invalid "
@@ -193,7 +195,8 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
                    "Cells per method and dataset: done (pretrained weights), random init, "
                    "zero-shot (a foundation model evaluated untrained), failed (a stage did not "
                    "finish, or no metrics: missing), skipped (reason in the failure section)."),
-        _results(metrics), _published(summary), _distributions(metrics),
+        _results(metrics), report_organs.section(summary), _published(summary),
+        _distributions(metrics),
         _throughput(summary, speed), _counts(metrics, summary),
         rh.section("statistics", "Statistics",
                    "".join(report_stats.stats_sections(metrics, fig_dir))),

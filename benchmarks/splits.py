@@ -42,14 +42,33 @@ def check_patient_folds(cases: list[CaseRef], folds: dict[str, int], n_folds: in
                              f"{fold} (case {case.case_id}); a patient must stay in one fold")
 
 
+EXTERNAL = "external_test"  # the scheme of an external test set (config.yaml train_from)
+
+
+def external_split(dataset_id: str, kept: list[CaseRef], train_from: str) -> dict[str, Any]:
+    """An external test set's split: no training part, every case is test for every fold of the
+    ``train_from`` dataset, whose models it uses (so nothing trains on these cases)."""
+    if not kept:
+        raise SplitError(f"{dataset_id}: no usable cases for an external test set")
+    return {"dataset_id": dataset_id, "scheme": EXTERNAL, "train_from": train_from,
+            "n_folds": 1, "seed": 0,
+            "cases": {c.case_id: {"fold": "test", "patient": c.patient_id, "subset": c.subset}
+                      for c in kept}}
+
+
 def make_split(dataset_id: str, cases: list[CaseRef], n_folds: int, seed: int,
-               scheme: str = "kfold", folds: dict[str, int] | None = None) -> dict[str, Any]:
-    """The split document; ``folds`` overrides the seeded assignment (official schemes).
+               scheme: str = "kfold", folds: dict[str, int] | None = None,
+               train_from: str = "") -> dict[str, Any]:
+    """The split document; ``folds`` overrides the seeded assignment (official schemes);
+    ``train_from`` makes it an external test set (:func:`external_split`).
 
     Cases whose ``extra`` carries a skip reason (a loader policy such as BUS-UCLM's
     ``on_size_mismatch=skip``) are kept out of every fold and listed under ``skipped``.
     """
     kept = [c for c in cases if SKIP_KEY not in c.extra]
+    if train_from:
+        split = external_split(dataset_id, kept, train_from)
+        return split | _skipped(cases)
     folds = folds if folds is not None else assign_folds(kept, n_folds, seed)
     check_patient_folds(kept, folds, n_folds)
     split = {
@@ -60,11 +79,15 @@ def make_split(dataset_id: str, cases: list[CaseRef], n_folds: int, seed: int,
         "cases": {c.case_id: {"fold": folds[c.case_id], "patient": c.patient_id,
                               "subset": c.subset} for c in kept},
     }
+    return split | _skipped(cases)
+
+
+def _skipped(cases: list[CaseRef]) -> dict[str, Any]:
+    """``{"skipped": ...}`` only when a case is skipped, so that splits without skips keep their
+    bytes (and sha256)."""
     skipped = {c.case_id: {"patient": c.patient_id, "reason": c.extra[SKIP_KEY]}
                for c in cases if SKIP_KEY in c.extra}
-    if skipped:  # only then, so that splits without skips keep their bytes (and sha256)
-        split["skipped"] = skipped
-    return split
+    return {"skipped": skipped} if skipped else {}
 
 
 def write_split(path: str | Path, split: dict[str, Any]) -> str:
@@ -84,7 +107,12 @@ def read_split(path: str | Path) -> tuple[dict[str, Any], str]:
 
 
 def select(split: dict[str, Any], fold: int, part: str) -> list[str]:
-    """Case ids of the ``"test"`` fold or of the ``"train"`` folds (all others), sorted."""
+    """Case ids of the ``"test"`` fold or of the ``"train"`` folds (all others), sorted.
+
+    An external test set has no training part: every case is test, whatever the fold (the fold
+    picks the ``train_from`` dataset's model)."""
+    if split.get("scheme") == EXTERNAL:
+        return sorted(split["cases"]) if part == "test" else []
     if not 0 <= fold < split["n_folds"]:
         raise SplitError(f"fold={fold} outside 0..{split['n_folds'] - 1} of {split['dataset_id']}")
     in_fold = {cid for cid, c in split["cases"].items() if c["fold"] == fold}
@@ -103,7 +131,7 @@ def scheme_folds(loader: Any, dcfg: Any, cases: list[CaseRef]) -> dict[str, int]
     return custom([c for c in cases if SKIP_KEY not in c.extra], dcfg)
 
 
-def write_for(loader: Any, dcfg: Any, dataset_id: str, out: Path) -> str:
+def write_for(loader: Any, dcfg: Any, dataset_id: str, out: Path, train_from: str = "") -> str:
     """List a dataset (its loader module and Config), split it, write ``out``; return the sha256.
 
     Takes the loader rather than a composed config so that this layer stays below
@@ -111,5 +139,7 @@ def write_for(loader: Any, dcfg: Any, dataset_id: str, out: Path) -> str:
     """
     cases = loader.list_cases(dcfg)
     folds = scheme_folds(loader, dcfg, cases)
+    if train_from:
+        return write_split(out, make_split(dataset_id, cases, 0, 0, train_from=train_from))
     split = make_split(dataset_id, cases, dcfg.n_folds, dcfg.split_seed, dcfg.fold_scheme, folds)
     return write_split(out, split)

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from benchmarks import batches, cases, config, provenance, registry, volumes, weights
+from benchmarks import batches, cases, config, provenance, registry, splits, volumes, weights
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
@@ -180,6 +180,10 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, A
     mcfg = for_phase(module, method_cfg(cfg))
     weights_path, weights_id = weights.resolve(method_id, mcfg, cfg.paths.checkpoints)
     data = cases.open_run(cfg)
+    if data.split.get("scheme") == splits.EXTERNAL:  # Snakemake never asks; a hand-run might
+        raise TrainingError(f"{cfg.split_file}: {cfg.dataset_id} is an external test set "
+                            f"(train_from: {data.split['train_from']}); it trains nothing: "
+                            f"predict it with the model of the {data.split['train_from']} cell")
     ids = data.case_ids(cfg.fold, "train")
     model = module.build(mcfg, weights_path)
     reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights

@@ -125,6 +125,30 @@ def container_for(stage):
     return containers.image_path(CONTAINERS_ROOT, containers.CPU_STACK)
 
 
+# External test sets (`train_from:`): their cells use the train/ files of the same cell of the
+# dataset they name, so a set with one labelled volume is never trained on (benchmarks/grid_data.py).
+SOURCES = grid.train_sources(config)
+
+
+def _trained_cell(wc):
+    run = _run(wc)
+    return grid.Run(SOURCES.get(run.dataset, run.dataset), run.method, run.backbone, run.fold, run.seed, run.prompt)
+
+
+def trained(name):
+    """``<cell>/train/<name>`` of the cell whose model a cell uses: its own, or for an external
+    test set the same cell of its train_from dataset (a constant pattern when there is none)."""
+    if not SOURCES:
+        return f"{CELL}/train/{name}"
+    return lambda wc: f"results/runs/{_trained_cell(wc).path}/train/{name}"
+
+
+def trained_targets(name):
+    """``train/<name>`` of every cell that trains (external test sets train nothing of their own)."""
+    cells = {grid.Run(SOURCES.get(r.dataset, r.dataset), r.method, r.backbone, r.fold, r.seed, r.prompt) for r in RUNS}
+    return [f"results/runs/{run.path}/train/{name}" for run in sorted(cells)]
+
+
 def data_marker(wc):
     """Generated datasets depend on their generator's output; real ones are external."""
     entry = config["datasets"][wc.dataset] or {}

@@ -6,8 +6,8 @@ rule evaluate_predictions:
         split=SPLIT,
         masks=f"{CELL}/predict/predictions.npz",
         cases=f"{CELL}/predict/cases.csv",
-        provenance=f"{CELL}/train/provenance.json",
-        trained=f"{CELL}/train/config.resolved.yaml",  # read beside provenance.json
+        provenance=trained("provenance.json"),
+        trained=trained("config.resolved.yaml"),  # read beside provenance.json
     output:
         f"{CELL}/evaluate/metrics.csv",
     params:

@@ -5,7 +5,7 @@ rule predict_cases:
     input:
         split=SPLIT,
         prompts=prompts_input,
-        model=f"{CELL}/train/model.pt",
+        model=trained("model.pt"),  # an external test set: its train_from cell's model
     output:
         masks=f"{CELL}/predict/predictions.npz",
         cases=f"{CELL}/predict/cases.csv",

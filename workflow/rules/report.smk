@@ -36,7 +36,7 @@ rule summarize_provenance:
     input:
         # as for the aggregate: the files are found from the cell list, not the command line
         cells=CELLS_LIST,
-        provenance=cell_targets("train/provenance.json"),
+        provenance=trained_targets("provenance.json"),
     output:
         "results/summary/provenance.csv",
     log:
