@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from omegaconf import OmegaConf
@@ -110,20 +110,20 @@ def feature_sizes(image_size: int) -> list[tuple[int, int]]:
     return [(image_size // s, image_size // s) for s in (4, 8, 16)]
 
 
-def box_logits(model: nn.Module, image: torch.Tensor, box: torch.Tensor,
-               multimask: bool = False) -> torch.Tensor:
-    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` in [0, 1] and one xyxy pixel box.
+class Sam2Features(NamedTuple):
+    """What ``SAM2ImagePredictor.set_image`` keeps: feature maps at strides 4, 8, 16."""
 
-    The steps of ``SAM2ImagePredictor.set_image`` + ``predict(box=..., multimask_output,
-    return_logits=True)`` in their order, on tensors: ``SAM2Transforms`` (resize to
-    ``image_size`` with antialiasing, ImageNet mean/std), ``forward_image``, the no-memory
-    embedding, box corners scaled by ``image_size / (W, H)`` with labels 2, 3, prompt encoder,
-    mask decoder with the high-resolution features, bilinear back to (H, W). One encoder pass.
-    With ``multimask`` the mask of the highest predicted IoU is returned.
-    """
+    maps: list[torch.Tensor]  # high-resolution features first, image embedding last
+    original_size: tuple[int, int]
+
+
+def encode_image(model: nn.Module, image: torch.Tensor) -> Sam2Features:
+    """``SAM2ImagePredictor.set_image`` on one image ``[3, H, W]`` in [0, 1], on tensors:
+    ``SAM2Transforms`` (resize to ``image_size`` with antialiasing, ImageNet mean/std),
+    ``forward_image``, the no-memory embedding. One encoder pass."""
     import torch.nn.functional as F
 
-    size, (height, width) = model.image_size, image.shape[-2:]
+    size = model.image_size
     x = F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False,
                       antialias=True)
     x = (x - x.new_tensor(IMAGENET_MEAN)[:, None, None]) / x.new_tensor(IMAGENET_STD)[:, None, None]
@@ -132,6 +132,18 @@ def box_logits(model: nn.Module, image: torch.Tensor, box: torch.Tensor,
         feats[-1] = feats[-1] + model.no_mem_embed
     maps = [f.permute(1, 2, 0).view(1, -1, *hw) for f, hw in zip(feats, feature_sizes(size),
                                                                   strict=True)]
+    return Sam2Features(maps, tuple(image.shape[-2:]))
+
+
+def decode_box(model: nn.Module, enc: Sam2Features, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """``SAM2ImagePredictor.predict(box=..., return_logits=True)`` on cached features: box
+    corners scaled by ``image_size / (W, H)`` with labels 2, 3, prompt encoder, mask decoder
+    with the high-resolution features, bilinear back to (H, W). Logits ``[1, H, W]``; with
+    ``multimask`` the mask of the highest predicted IoU."""
+    import torch.nn.functional as F
+
+    size, (height, width) = model.image_size, enc.original_size
     corners = box.reshape(1, 2, 2).clone()
     corners[..., 0] = corners[..., 0] / width
     corners[..., 1] = corners[..., 1] / height
@@ -139,8 +151,15 @@ def box_logits(model: nn.Module, image: torch.Tensor, box: torch.Tensor,
     sparse, dense = model.sam_prompt_encoder(points=(corners * size, labels), boxes=None,
                                              masks=None)
     low_res, iou, _, _ = model.sam_mask_decoder(
-        image_embeddings=maps[-1], image_pe=model.sam_prompt_encoder.get_dense_pe(),
+        image_embeddings=enc.maps[-1], image_pe=model.sam_prompt_encoder.get_dense_pe(),
         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,
-        multimask_output=multimask, repeat_image=False, high_res_features=maps[:-1])
+        multimask_output=multimask, repeat_image=False, high_res_features=enc.maps[:-1])
     logits = F.interpolate(low_res, size=(height, width), mode="bilinear", align_corners=False)[0]
     return logits[iou[0].argmax()][None] if multimask else logits
+
+
+def box_logits(model: nn.Module, image: torch.Tensor, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` in [0, 1] and one xyxy pixel box:
+    the steps of ``SAM2ImagePredictor.set_image`` + ``predict`` in their order."""
+    return decode_box(model, encode_image(model, image), box, multimask)

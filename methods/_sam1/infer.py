@@ -17,7 +17,8 @@ Two input conventions share the model:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -30,29 +31,48 @@ def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:
     return pixels.permute(1, 2, 0).cpu().numpy()
 
 
-def sam_logits(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor,
-               multimask: bool = False) -> torch.Tensor:
-    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``.
+class SamFeatures(NamedTuple):
+    """What ``SamPredictor.set_image`` keeps of one image: the embedding and the two sizes."""
 
-    With ``multimask`` the mask with the highest predicted IoU of SAM's three is returned.
-    """
+    embedding: torch.Tensor  # [1, C, h, w]
+    input_size: tuple[int, int]  # after ResizeLongestSide, before padding
+    original_size: tuple[int, int]
+
+
+def sam_encode(sam: torch.nn.Module, image: torch.Tensor) -> SamFeatures:
+    """``SamPredictor.set_image`` on one image ``[3, H, W]`` in [0, 1]: one encoder pass."""
+    from segment_anything.utils.transforms import ResizeLongestSide
+
+    resized = ResizeLongestSide(sam.image_encoder.img_size).apply_image(to_uint8_hwc(image))
+    pixels = torch.as_tensor(resized, device=sam.device).permute(2, 0, 1).contiguous()[None]
+    return SamFeatures(sam.image_encoder(sam.preprocess(pixels)), tuple(pixels.shape[-2:]),
+                       tuple(image.shape[-2:]))
+
+
+def sam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """``SamPredictor.predict(box=..., return_logits=True)`` on cached features: logits
+    ``[1, H, W]``; with ``multimask`` the mask of the highest predicted IoU of SAM's three."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
     transform = ResizeLongestSide(sam.image_encoder.img_size)
-    original = tuple(image.shape[-2:])
-    resized = transform.apply_image(to_uint8_hwc(image))
-    pixels = torch.as_tensor(resized, device=sam.device).permute(2, 0, 1).contiguous()[None]
-    features = sam.image_encoder(sam.preprocess(pixels))
-    boxes = transform.apply_boxes(box.detach().cpu().numpy()[None].astype(float), original)
+    boxes = transform.apply_boxes(box.detach().cpu().numpy()[None].astype(float),
+                                  enc.original_size)
     sparse, dense = sam.prompt_encoder(
         points=None, boxes=torch.as_tensor(boxes, dtype=torch.float, device=sam.device),
         masks=None)
-    low_res, iou = sam.mask_decoder(image_embeddings=features,
+    low_res, iou = sam.mask_decoder(image_embeddings=enc.embedding,
                                     image_pe=sam.prompt_encoder.get_dense_pe(),
                                     sparse_prompt_embeddings=sparse,
                                     dense_prompt_embeddings=dense, multimask_output=multimask)
-    logits = sam.postprocess_masks(low_res, tuple(pixels.shape[-2:]), original)[0]
+    logits = sam.postprocess_masks(low_res, enc.input_size, enc.original_size)[0]
     return logits[iou[0].argmax()][None] if multimask else logits
+
+
+def sam_logits(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor,
+               multimask: bool = False) -> torch.Tensor:
+    """Mask logits ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``."""
+    return sam_decode(sam, sam_encode(sam, image), box, multimask)
 
 
 def medsam_input(image: torch.Tensor, size: int) -> torch.Tensor:
@@ -63,16 +83,21 @@ def medsam_input(image: torch.Tensor, size: int) -> torch.Tensor:
     return (x - x.min()) / (x.max() - x.min()).clamp(min=1e-8)
 
 
-def medsam_probabilities(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor
-                         ) -> torch.Tensor:
-    """Probabilities ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``."""
+def medsam_encode(sam: torch.nn.Module, image: torch.Tensor) -> SamFeatures:
+    """MedSAM's image embedding of one image ``[3, H, W]`` (one encoder pass)."""
     size = sam.image_encoder.img_size
-    height, width = image.shape[-2:]
     embedding = sam.image_encoder(medsam_input(image, size).to(sam.device))
+    return SamFeatures(embedding, (size, size), tuple(image.shape[-2:]))
+
+
+def medsam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor) -> torch.Tensor:
+    """MedSAM's probabilities ``[1, H, W]`` for one xyxy pixel box on cached features."""
+    size = enc.input_size[0]
+    height, width = enc.original_size
     scale = torch.tensor([width, height, width, height], dtype=torch.float, device=sam.device)
     box_in = (box.to(sam.device, torch.float) / scale * size)[None, None]  # (B, 1, 4)
     sparse, dense = sam.prompt_encoder(points=None, boxes=box_in, masks=None)
-    low_res, _ = sam.mask_decoder(image_embeddings=embedding,
+    low_res, _ = sam.mask_decoder(image_embeddings=enc.embedding,
                                   image_pe=sam.prompt_encoder.get_dense_pe(),
                                   sparse_prompt_embeddings=sparse,
                                   dense_prompt_embeddings=dense, multimask_output=False)
@@ -80,20 +105,28 @@ def medsam_probabilities(sam: torch.nn.Module, image: torch.Tensor, box: torch.T
                          align_corners=False)[0]
 
 
-def per_box(batch: dict, one: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-            ) -> torch.Tensor:
-    """Probabilities ``[B, 1, H, W]``: ``one(image, box)`` per sample, 0 where the box is NaN.
+def medsam_probabilities(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor
+                         ) -> torch.Tensor:
+    """Probabilities ``[1, H, W]`` of one image ``[3, H, W]`` and one xyxy pixel box ``[4]``."""
+    return medsam_decode(sam, medsam_encode(sam, image), box)
 
-    A NaN box is the prompts file's "empty reference, no prompt to give": SAM is not asked
-    anything and the prediction is empty (methods never invent their own prompts).
+
+def per_box(batch: dict, one: Callable[[Any, torch.Tensor], torch.Tensor],
+            items: Sequence[Any] | None = None) -> torch.Tensor:
+    """Probabilities ``[B, 1, H, W]``: ``one(item, box)`` per sample, 0 where the box is NaN.
+
+    ``items`` are the batch's images (``predict``) or their cached features (``decode``). A NaN
+    box is the prompts file's "empty reference, no prompt to give": SAM is not asked anything
+    and the prediction is empty (methods never invent their own prompts).
     """
     if "box" not in batch:
         raise KeyError("this method takes box prompts: run it with prompt=box (the grid's prompt "
                        "axis) so that batches carry the pinned boxes")
+    items = batch["image"] if items is None else items
     out = []
-    for image, box in zip(batch["image"], batch["box"], strict=True):
+    for item, image, box in zip(items, batch["image"], batch["box"], strict=True):
         if torch.isnan(box).any():
             out.append(image.new_zeros(1, *image.shape[-2:]))
         else:
-            out.append(one(image, box).float())
+            out.append(one(item, box).float())
     return torch.stack(out)

@@ -30,3 +30,14 @@ build = zero_shot.build  # medsam_vit_b.pth is a flat SAM-format state dict (met
 def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     """MedSAM's probabilities at the original size, one box per image."""
     return infer.per_box(batch, lambda image, box: infer.medsam_probabilities(model, image, box))
+
+
+def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[infer.SamFeatures]:
+    """MedSAM's image embedding per image (one encoder pass each)."""
+    return [infer.medsam_encode(model, image) for image in batch["image"]]
+
+
+def decode(model: nn.Module, features: list[infer.SamFeatures], batch: Batch, cfg: Config
+           ) -> torch.Tensor:
+    """``predict`` on cached embeddings: prompt encoder + mask decoder per box."""
+    return infer.per_box(batch, lambda enc, box: infer.medsam_decode(model, enc, box), features)

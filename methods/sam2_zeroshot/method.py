@@ -49,3 +49,15 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     image whose box is NaN (empty reference: no prompt) gets an empty prediction."""
     return infer.per_box(batch, lambda image, box: torch.sigmoid(
         _sam2.box_logits(model, image, box, cfg.multimask)))
+
+
+def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[_sam2.Sam2Features]:
+    """``SAM2ImagePredictor.set_image`` per image: the part an interactive user waits for once."""
+    return [_sam2.encode_image(model, image) for image in batch["image"]]
+
+
+def decode(model: nn.Module, features: list[_sam2.Sam2Features], batch: Batch, cfg: Config
+           ) -> torch.Tensor:
+    """``predict`` on cached features: prompt encoder + mask decoder per box."""
+    return infer.per_box(batch, lambda enc, box: torch.sigmoid(
+        _sam2.decode_box(model, enc, box, cfg.multimask)), features)

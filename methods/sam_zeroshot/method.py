@@ -30,3 +30,15 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     """Sigmoid of ``SamPredictor``'s logits at the original size, one box per image."""
     return infer.per_box(batch, lambda image, box: torch.sigmoid(
         infer.sam_logits(model, image, box, cfg.multimask)))
+
+
+def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[infer.SamFeatures]:
+    """``SamPredictor.set_image`` per image: the part an interactive user waits for once."""
+    return [infer.sam_encode(model, image) for image in batch["image"]]
+
+
+def decode(model: nn.Module, features: list[infer.SamFeatures], batch: Batch, cfg: Config
+           ) -> torch.Tensor:
+    """``predict`` on cached embeddings: prompt encoder + mask decoder per box."""
+    return infer.per_box(batch, lambda enc, box: torch.sigmoid(
+        infer.sam_decode(model, enc, box, cfg.multimask)), features)

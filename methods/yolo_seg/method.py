@@ -9,6 +9,8 @@ contract tests and uses the same ultralytics loss. Instance masks are merged int
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +121,29 @@ def _wrapper(model: nn.Module, cfg: Config):
     return _WRAPPERS[model]
 
 
+@contextmanager
+def job_threads() -> Iterator[None]:
+    """Keep torch's thread count the job's: ultralytics' ``select_device`` sets it to
+    ``min(8, cpu_count - 1)`` of the whole node (1 on a 2-core machine, 8 on a 64-core node
+    whatever Slurm allocated), which changed the results and timings of every later call."""
+    from ultralytics.utils import torch_utils
+
+    threads, default = torch.get_num_threads(), torch_utils.NUM_THREADS
+    torch_utils.NUM_THREADS = threads
+    try:
+        yield
+    finally:
+        torch_utils.NUM_THREADS = default
+        torch.set_num_threads(threads)
+
+
 def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     """Union of the predicted instance masks at original size (ultralytics binarises them)."""
+    with job_threads():
+        return _predict(model, batch, cfg)
+
+
+def _predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     device = batch["image"].device
     out = []
     for image in batch["image"]:
@@ -140,8 +163,9 @@ def fit(model: nn.Module, data: TrainData, cfg: Config, budget: Budget):
 
     data_yaml = fit_data.write_dataset(data.samples, data.work_dir / "dataset")
     args = fit_data.trainer_args(cfg, budget, data_yaml, data.work_dir, data.seed)
-    trainer = SegmentationTrainer(overrides=args)
-    trainer.model = model  # our model (random init or strictly loaded weights), not a new one
-    trainer.train()
+    with job_threads():  # the trainer's __init__ calls select_device
+        trainer = SegmentationTrainer(overrides=args)
+        trainer.model = model  # our model (random init or strictly loaded weights), not a new one
+        trainer.train()
     trained = trainer.ema.ema.float() if trainer.ema else trainer.model
     return trained, fit_data.read_log(data.work_dir / "train" / "results.csv")

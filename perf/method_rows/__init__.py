@@ -22,6 +22,9 @@ class Row:
     method: str  # method id (and backbone/variant), as printed
     upstream: str  # the upstream predictor, as printed
     setup: Callable[[], tuple[Predict, Predict]]
+    # False where no upstream predictor exists and the reference is a part of our model (its
+    # upstream trunk alone): the ratio is then our method's cost over that part, with no diff
+    same_output: bool = True
 
 
 def test_image(height: int = 300, width: int = 400, seed: int = 0) -> tuple:

@@ -78,3 +78,22 @@ def test_retrain_with_changed_split_trains_on_its_training_cases_only(
     assert not expected & set(splits.select(split_doc, 0, "test"))
     assert info["n_train_cases"] == len(expected)
     assert len(pd.read_csv(out / "train_log.csv")) == 1  # one epoch, not the earlier run's too
+
+
+def test_predict_keeps_the_jobs_thread_count() -> None:
+    """ultralytics' select_device sets torch's threads to min(8, cpu_count - 1) of the node;
+    the harness's count (the job's allocation) must survive a predict call."""
+    import torch
+
+    from methods.yolo_seg import method
+
+    cfg = method.Config(variant="tiny", backbone="n", image_size=64)
+    model = method.build(cfg, None).eval()
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # neither 1 (2-core CI) nor 8: what no node default gives
+    try:
+        with torch.no_grad():
+            method.predict(model, {"image": torch.rand(1, 3, 64, 64), "meta": [{}]}, cfg)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
