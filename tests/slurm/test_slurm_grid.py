@@ -118,6 +118,27 @@ def jobcomp() -> dict[str, dict[str, str]]:
     return records
 
 
+def cancel_jobs_under(root: Path) -> list[str]:
+    """scancel every queued or running job whose working directory lies under ``root``."""
+    queue = subprocess.run(["squeue", "-h", "-o", "%i %Z"], capture_output=True, text=True,
+                           check=True, timeout=30).stdout
+    ids = [job for job, workdir in (line.split(None, 1) for line in queue.splitlines())
+           if workdir.startswith(str(root))]
+    if ids:
+        subprocess.run(["scancel", *ids], check=False, timeout=30)
+    return ids
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_job_left_behind(tmp_path_factory):
+    """A failed or timed-out test (``timeout`` kills ``sbatch --wait``, not the job) left its
+    driver job running, holding the one-node cluster for every later Slurm run."""
+    yield
+    left = cancel_jobs_under(tmp_path_factory.getbasetemp())
+    if left:
+        print(f"\ncancelled jobs left by this module: {left}")
+
+
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory) -> Path:
     """One copy of the working tree, so both runs use the same code even while it is edited."""
