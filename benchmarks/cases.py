@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from benchmarks import config, grid, prompts, splits, volumes
+from benchmarks import config, grid, prompts, registry, splits, volumes
 from benchmarks.data.base import CaseRef, Sample
 
 # Moved to benchmarks.batches (issue 14) so that this module needs no torch; resolved lazily here
@@ -80,6 +80,13 @@ class RunData:
             return None
         z = sample.meta["slice_index"]
         return next((s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
+
+
+def uses_patches(cfg: DictConfig, data: RunData) -> bool:
+    """A 3D dataset and a method whose card declares ``volumes: patches`` (the 3D path of
+    :mod:`benchmarks.patches`); other 3D runs are slice by slice."""
+    card = registry.read_card(config.method_id(cfg))
+    return data.is_volume and card.get("volumes") == "patches"
 
 
 def open_run(cfg: DictConfig) -> RunData:

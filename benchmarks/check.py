@@ -12,7 +12,7 @@ STAGES = ("train", "predict", "evaluate")
 TRAINERS = ("harness", "fit", "none")  # none: a zero-shot reference row (nothing is trained)
 OPTIONAL_STAGES = ("throughput",)  # falls back to `predict` (workflow/rules/common.smk)
 BUDGET_KEYS = {"max_steps", "max_epochs"}
-VOLUME_INPUTS = ("slices",)  # how a method consumes volumes; the harness implements these
+VOLUME_INPUTS = ("slices", "patches")  # how a method consumes volumes; the harness implements these
 
 
 def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:

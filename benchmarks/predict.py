@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from benchmarks import batches, cases, config, registry, volumes, weights
+from benchmarks import batches, cases, config, patches, registry, volumes, weights
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.data.base import DataError, Sample
 from benchmarks.io import atomic_path, write_table
@@ -67,9 +67,14 @@ def predict_image(module: Any, model: Any, mcfg: Any, data: cases.RunData, sampl
 
 
 def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_id: str,
-                 device: torch.device, threshold: float) -> np.ndarray:
+                 device: torch.device, threshold: float, patched: bool = False) -> np.ndarray:
     """The binary prediction of one case; a volume is predicted slice by slice (windowed as in
-    training) and stacked back to its original shape (spacing untouched: nothing resampled)."""
+    training) and stacked back to its original shape (spacing untouched: nothing resampled), or
+    for a patch method (``patched``) by sliding windows (:mod:`benchmarks.patches`)."""
+    if patched:
+        prob = patches.predict_case(module, model, mcfg, data, case_id, device)
+        shape = prob.shape  # original volume shape, checked against the reference by evaluate
+        return check_probabilities(torch.from_numpy(prob)[None, None], shape) >= threshold
     sample = data.load(case_id)
     if not data.is_volume:
         return predict_image(module, model, mcfg, data, sample, device, threshold)
@@ -87,12 +92,13 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
     device = select_device(cfg.device)
     model.to(device)
     data = cases.open_run(cfg)
+    patched = cases.uses_patches(cfg, data)
     masks, rows = {}, []
     for case_id in data.case_ids(cfg.fold, "test"):
         start, status, message = time.perf_counter(), "ok", ""
         try:
             masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
-                                          cfg.eval.threshold)
+                                          cfg.eval.threshold, patched)
         except DataError as err:
             status, message = "bad_input", str(err)
         except PredictionError as err:

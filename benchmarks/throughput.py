@@ -16,7 +16,10 @@ What is measured (metric-conventions.md §2.11, style guide B5), all through the
 
 Inputs are synthetic (seeded uniform noise at ``size`` x ``size``, a centred box or click for
 prompted methods): timing does not need real images, and the stage runs once, not per dataset.
-Every row carries device, dtype, batch, size and provenance.
+A 3D patch method (card ``volumes: patches``) is timed on ``[B, 1, X, Y, Z]`` noise of its
+``patch_size`` (``size`` x ``size`` x ``size`` when a size is given): one network forward per
+window, so ``images_per_s`` counts patches. Every row carries device, dtype, batch, size, the
+per-sample ``input_shape`` and provenance.
 """
 
 from __future__ import annotations
@@ -60,6 +63,24 @@ def synthetic_batch(prompt_kind: str, batch: int, size: int, device: torch.devic
     return to_device(out, device)
 
 
+def synthetic_volume_batch(batch: int, patch: tuple[int, ...], device: torch.device,
+                           seed: int = 0) -> dict[str, Any]:
+    """A 3D contract batch of ``batch`` noise patches ``[B, 1, *patch]`` (already normalised)."""
+    gen = torch.Generator().manual_seed(seed)
+    meta = [{"case_id": f"throughput_{i}", "slice_index": -1, "spacing_mm": None,
+             "original_shape": patch} for i in range(batch)]
+    return to_device({"image": torch.rand(batch, 1, *patch, generator=gen), "meta": meta}, device)
+
+
+def input_shape(cfg: DictConfig, mcfg: Any, card: dict[str, Any]) -> tuple[int, ...]:
+    """Per-sample input shape: ``(3, size, size)``, or ``(1, *patch)`` for a patch method."""
+    if card.get("volumes") == "patches" and "2d" not in card.get("dims", []):
+        patch = [int(cfg.size)] * 3 if cfg.size else [int(p) for p in mcfg.patch_size]
+        return (1, *patch)
+    size = int(cfg.size or mcfg.image_size)
+    return (3, size, size)
+
+
 def is_oom(err: BaseException) -> bool:
     """CUDA's out-of-memory error (also when raised as a plain RuntimeError) or a host OOM."""
     return isinstance(err, torch.cuda.OutOfMemoryError | MemoryError) or "out of memory" in str(err)
@@ -74,14 +95,18 @@ class Session:
         self.module = registry.import_method(self.method_id)
         self.mcfg = config.method_cfg(cfg)
         self.device = select_device(cfg.device)
-        self.size = int(cfg.size or self.mcfg.image_size)
-        self.prompt = registry.read_card(self.method_id).get("prompt", "none")
+        card = registry.read_card(self.method_id)
+        self.shape = input_shape(cfg, self.mcfg, card)
+        self.size = max(self.shape[1:])  # the square side, or the largest patch edge
+        self.prompt = card.get("prompt", "none")
         path, self.weights = weights.resolve(self.method_id, self.mcfg, cfg.paths.checkpoints)
         self.model = self.module.build(self.mcfg, path)
         self.params = freeze(self.model, self.mcfg.frozen)
         self.model.to(self.device).eval()
 
     def batch(self, n: int) -> dict[str, Any]:
+        if len(self.shape) == 4:
+            return synthetic_volume_batch(n, self.shape[1:], self.device, self.cfg.seed)
         return synthetic_batch(self.prompt, n, self.size, self.device, self.cfg.seed)
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -177,6 +202,7 @@ def _identity(session: Session) -> dict[str, Any]:
     hardware = prov["hardware"]
     return {"method": session.method_id, "backbone": session.mcfg.backbone,
             "variant": session.mcfg.variant, "size": session.size,
+            "input_shape": "x".join(map(str, session.shape)),
             "device": session.device.type,
             "device_name": hardware.get("gpu", prov["platform"]) if session.device.type == "cuda"
             else f"cpu x{hardware['torch_threads']} threads",

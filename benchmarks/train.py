@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from benchmarks import batches, cases, config, provenance, registry, splits, volumes, weights
+from benchmarks import (batches, cases, config, patches, provenance, registry, splits, volumes,
+                        weights)
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
@@ -138,8 +139,12 @@ def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: l
         budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
         samples = data.training_samples(ids, mcfg, cfg.seed)
         return module.fit(model, TrainData(samples, work, cfg.seed), mcfg, budget)
-    return model, train_loop(model, module, mcfg, _batches(data, ids, mcfg, gen, cfg.seed),
-                             device)
+    if cases.uses_patches(cfg, data):  # 3D patches of the training volumes
+        stream = patches.training_batches(patches.training_volumes(data, ids, mcfg), mcfg,
+                                          float(data.dcfg.train_fg_fraction), cfg.seed)
+    else:
+        stream = _batches(data, ids, mcfg, gen, cfg.seed)
+    return model, train_loop(model, module, mcfg, stream, device)
 
 
 def _model_payload(model: nn.Module, method_id: str, zero_shot: bool, weights_path: Path | None,
@@ -200,7 +205,8 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, A
         model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen)
         extra = {"n_train_cases": len(ids)}
     if data.is_volume:
-        extra["volumes"] = volumes.describe(data.dcfg, mcfg)
+        describe = patches.describe if cases.uses_patches(cfg, data) else volumes.describe
+        extra["volumes"] = describe(data.dcfg, mcfg)
     wall = time.perf_counter() - start
     payload = _model_payload(model, method_id, trainer == ZERO_SHOT, weights_path, weights_id)
     with atomic_path(out_dir / "model.pt") as tmp:

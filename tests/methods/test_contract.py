@@ -18,7 +18,10 @@ import torch
 from benchmarks import batches, cases, check, config, predict, registry, train, weights
 from tests.conftest import prompt_overrides, run_overrides
 
-METHODS = registry.list_methods()
+ALL_METHODS = registry.list_methods()
+# 2D batches on the synthetic BUS set; 3D-only methods (card dims: [3d], volumes: patches) take
+# 3D batches and have their contract checked in tests/methods/test_contract3d.py
+METHODS = [m for m in ALL_METHODS if "2d" in registry.read_card(m)["dims"]]
 ZERO_SHOT = [m for m in METHODS if registry.read_card(m)["trainer"] == train.ZERO_SHOT]
 TRAINED = [m for m in METHODS if m not in ZERO_SHOT]
 
@@ -56,7 +59,7 @@ def _build(module, mcfg, seed: int = 0):
     return module.build(mcfg, None)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_card_is_valid(method: str) -> None:
     assert check.card_problems(method, registry.read_card(method)) == []
 

@@ -102,7 +102,7 @@ def _session(max_batch: int = 16) -> throughput.Session:
                                     "max_batch": max_batch, "dtype": "float32"})
     session.module, session.model = ToyModule, ToyModel().eval()
     session.mcfg, session.device = SimpleNamespace(), torch.device("cpu")
-    session.size, session.prompt = 16, "box"
+    session.size, session.shape, session.prompt = 16, (3, 16, 16), "box"
     return session
 
 
@@ -137,6 +137,19 @@ def test_synthetic_batch_carries_the_prompt_kind() -> None:
     point = throughput.synthetic_batch("point", 1, 64, torch.device("cpu"))
     assert point["points"].shape == (1, 1, 2) and point["point_labels"].tolist() == [[1]]
     assert set(throughput.synthetic_batch("none", 1, 8, torch.device("cpu"))) == {"image", "meta"}
+
+
+def test_a_3d_patch_method_is_timed_on_its_patch() -> None:
+    from benchmarks import config
+
+    cfg = config.compose_throughput(["method=unet3d", "method.variant=tiny", "device=cpu",
+                                     "method.patch_size=[32,32,16]", "warmup=1", "iters=2",
+                                     "batch_iters=1", "max_batch=2"])
+    table = throughput.measure(cfg)
+    assert list(table["mode"]) == ["latency", "offline", "offline"]
+    assert (table["status"] == "ok").all() and (table["input_shape"] == "1x32x32x16").all()
+    assert (table["size"] == 32).all() and table["flops_b1"].iloc[0] > 0
+    assert table["stop_reason"].iloc[-1].startswith("cap 2")
 
 
 CONFIG = {"methods": {"resnet_seg": {"backbones": ["resnet18", "resnet34"],
