@@ -15,8 +15,17 @@ from omegaconf import DictConfig
 from torch import nn
 from tqdm import tqdm
 
-from benchmarks import (batches, cases, config, patches, provenance, registry, splits, volumes,
-                        weights)
+from benchmarks import (
+    batches,
+    cases,
+    config,
+    patches,
+    provenance,
+    registry,
+    splits,
+    volumes,
+    weights,
+)
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.config import method_cfg, to_yaml
 from benchmarks.io import atomic_path, write_json, write_table, write_text
