@@ -158,3 +158,38 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
         pred, inputs["original_sizes"], inputs["reshaped_input_sizes"], binarize=False)
     out[keep] = torch.sigmoid(torch.cat(logits)[:, :1].to(out))
     return out
+
+
+def encode(model: nn.Module, batch: Batch, cfg: Config) -> dict:
+    """``SamProcessor`` on the images and ``SamModel.get_image_embeddings``: the vision encoder,
+    run once per image (boxes are left to ``decode``)."""
+    images = batch["image"].detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    inputs = model.processor(images=list(images), return_tensors="pt")
+    device = next(model.parameters()).device
+    return {"embeddings": model.get_image_embeddings(inputs["pixel_values"].to(device)),
+            "original_sizes": inputs["original_sizes"],
+            "reshaped_input_sizes": inputs["reshaped_input_sizes"]}
+
+
+def decode(model: nn.Module, features: dict, batch: Batch, cfg: Config) -> torch.Tensor:
+    """``predict`` on cached embeddings: boxes scaled as ``SamProcessor`` scales them (its
+    ``_normalize_coordinates``, transformers pinned), prompt encoder + mask decoder, then
+    ``post_process_masks`` to the original size."""
+    import numpy as np
+
+    keep = _with_boxes(batch)
+    height, width = batch["image"].shape[-2:]
+    out = torch.zeros(len(keep), 1, height, width, device=batch["image"].device)
+    if not keep.any():
+        return out
+    sizes = features["original_sizes"][keep.cpu()]
+    boxes = [model.processor._normalize_coordinates(
+        model.processor.target_size, np.array([box.tolist()]), size.tolist(), is_bounding_box=True)
+        for box, size in zip(batch["box"][keep].detach().cpu(), sizes, strict=True)]
+    pred = model(image_embeddings=features["embeddings"][keep],
+                 input_boxes=torch.from_numpy(np.array(boxes)).to(out.device),
+                 multimask_output=False).pred_masks
+    logits = model.processor.image_processor.post_process_masks(
+        pred, sizes, features["reshaped_input_sizes"][keep.cpu()], binarize=False)
+    out[keep] = torch.sigmoid(torch.cat(logits)[:, :1].to(out))
+    return out
