@@ -78,8 +78,10 @@ def prompt_fields(prompt: dict[str, Any] | None, protocol: prompts.Protocol | No
 
 def resized(sample: Sample, size: int, flip: bool = False,
             prompt: dict[str, Any] | None = None,
-            protocol: prompts.Protocol | None = None) -> dict[str, Any]:
-    """One training item at ``size`` x ``size`` (bilinear image, nearest mask), with its prompt."""
+            protocol: prompts.Protocol | None = None,
+            coarse: np.ndarray | None = None) -> dict[str, Any]:
+    """One training item at ``size`` x ``size`` (bilinear image, nearest mask), with its prompt
+    and, when given, an earlier phase's soft mask ``coarse`` (bilinear, flipped with the image)."""
     img = F.interpolate(image_tensor(sample.image)[None], size=(size, size), mode="bilinear",
                         align_corners=False, antialias=True)[0]
     mask = torch.from_numpy(sample.mask.astype(np.uint8))[None, None].float()
@@ -87,7 +89,19 @@ def resized(sample: Sample, size: int, flip: bool = False,
     if flip:
         img, mask = img.flip(-1), mask.flip(-1)
     fields = prompt_fields(prompt, protocol, sample.mask.shape[:2], (size, size), flip)
+    if coarse is not None:
+        fields["coarse"] = _coarse_field(coarse, sample, size, flip)
     return {"image": img, "mask": mask, "meta": _meta(sample)} | fields
+
+
+def _coarse_field(coarse: np.ndarray, sample: Sample, size: int, flip: bool) -> torch.Tensor:
+    """An out-of-fold soft mask ``[H, W]`` of the sample as float32 ``[1, size, size]``."""
+    if coarse.shape != sample.mask.shape:
+        raise ValueError(f"case {sample.case_id}: out-of-fold mask of shape {coarse.shape}, the "
+                         f"image is {sample.mask.shape}: rerun the out-of-fold predictions")
+    out = F.interpolate(torch.from_numpy(np.asarray(coarse, np.float32))[None, None],
+                        size=(size, size), mode="bilinear", align_corners=False)[0].clamp(0, 1)
+    return out.flip(-1) if flip else out
 
 
 def _meta(sample: Sample) -> dict[str, Any]:
@@ -108,6 +122,7 @@ def original_batch(sample: Sample, prompt: dict[str, Any] | None = None,
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack equally sized items into a :class:`methods._api.Batch` (prompt fields included)."""
-    tensors = [k for k in ("image", "mask", "box", "points", "point_labels") if k in items[0]]
+    keys = ("image", "mask", "box", "points", "point_labels", "coarse")
+    tensors = [k for k in keys if k in items[0]]
     return {k: torch.stack([i[k] for i in items]) for k in tensors} | {
         "meta": [i["meta"] for i in items]}

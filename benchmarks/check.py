@@ -49,7 +49,10 @@ def phase_problems(path: object, phases: Any) -> list[str]:
             isinstance(n, str) and registry.ID_PATTERN.match(n) for n in names):
         return [f"{path}: phases must list 2 or more {{name: [a-z0-9_]+, evaluate: bool}} "
                 "with distinct names"]
-    return []
+    return [f"{path}: phase {p['name']}: oof_of must name an earlier phase (whose out-of-fold "
+            "predictions it trains on), and the last phase cannot have one"
+            for i, p in enumerate(listed) if p.get("oof_of") is not None
+            and (p["oof_of"] not in names[:i] or i == len(listed) - 1)]
 
 
 def markdown_table() -> str:

@@ -72,7 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     with _stage(Path(args.out), "train"):
         cfg = config.compose_run(_with_split(args))
-        info = train.run(cfg, Path(args.out), Path(args.init) if args.init else None)
+        info = train.run(cfg, Path(args.out), Path(args.init) if args.init else None,
+                         args.part, [Path(p) for p in args.coarse_masks])
     print(f"trained: weights={info['weights']} seconds={info['train_seconds']}")
     return 0
 
@@ -83,7 +84,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     with _stage(Path(args.out), "predict"):
         cfg = config.compose_run(_with_split(args))
-        table = predict.run(cfg, Path(args.model), Path(args.out))
+        table = predict.run(cfg, Path(args.model), Path(args.out), args.part)
     print(table["status"].value_counts().to_string())
     return 0
 
@@ -244,6 +245,15 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["make-data"].add_argument("--n", type=int, default=40, help="number of cases")
     choices["make-data"].add_argument("--seed", type=int, default=0)
     choices["train"].add_argument("--init", help="previous phase's model.pt (multi-phase methods)")
+    choices["train"].add_argument("--part", default="train", choices=["train", "train_half0",
+                                  "train_half1"], help="training cases: all, or one half (the "
+                                  "out-of-fold models of benchmarks/oof.py)")
+    choices["train"].add_argument("--coarse-masks", action="append", default=[],
+                                  help="an out-of-fold predictions.npz (multi-phase methods); "
+                                  "once per training half")
+    choices["predict"].add_argument("--part", default="test", choices=["test", "train_half0",
+                                    "train_half1"], help="cases to predict; a training half "
+                                    "gives out-of-fold soft masks and oof.json")
     choices["aggregate"].add_argument("--cells", default="results/summary/cells.tsv",
                                       help="cell list written by the Snakefile at parse time")
     choices["aggregate"].add_argument("--results", default="results")
@@ -276,6 +286,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         evaluate,
         fetch_weights,
         grid,
+        oof,
         prompts,
         registry,
         splits,
@@ -288,7 +299,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
             weights.WeightsFileError, WeightsError, DataError, prompts.PromptError,
             ResultsWriteError, evaluate.PredictionFileError, cell_lock.CellBusyError,
-            fetch_weights.FetchError)
+            fetch_weights.FetchError, oof.OOFError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,10 +1,13 @@
 """The harness-owned inference stage: one original-size case at a time, thresholded here.
 
 Every test case gets a row in ``cases.csv`` with a status; a failure is recorded, never dropped.
+Out-of-fold runs (``part`` = a training half, :mod:`benchmarks.oof`) keep the soft probabilities
+(float16) instead and record which model predicted which cases in ``oof.json``.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from pathlib import Path
@@ -15,7 +18,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig
 
-from benchmarks import batches, cases, config, patches, registry, volumes, weights
+from benchmarks import batches, cases, config, oof, patches, registry, volumes, weights
 from benchmarks.batches import seed_everything, select_device, to_device
 from benchmarks.data.base import DataError, Sample
 from benchmarks.io import atomic_path, write_table
@@ -58,23 +61,31 @@ def check_probabilities(prob: torch.Tensor, shape: tuple[int, ...]) -> np.ndarra
 
 
 def predict_image(module: Any, model: Any, mcfg: Any, data: cases.RunData, sample: Sample,
-                  device: torch.device, threshold: float) -> np.ndarray:
-    """The thresholded binary prediction of one 2D image or slice (with its pinned prompt)."""
+                  device: torch.device, threshold: float | None) -> np.ndarray:
+    """The thresholded binary prediction of one 2D image or slice (with its pinned prompt);
+    ``threshold=None``: the probabilities as float16."""
     batch = batches.original_batch(sample, data.sample_prompt(sample), data.protocol)
     with torch.no_grad():
         prob = module.predict(model, to_device(batch, device), mcfg)
-    return check_probabilities(prob, sample.mask.shape) >= threshold
+    return thresholded(check_probabilities(prob, sample.mask.shape), threshold)
+
+
+def thresholded(prob: np.ndarray, threshold: float | None) -> np.ndarray:
+    """The binary mask, or with ``threshold=None`` (out-of-fold runs) the float16 probabilities."""
+    return prob.astype(np.float16) if threshold is None else prob >= threshold
 
 
 def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_id: str,
-                 device: torch.device, threshold: float, patched: bool = False) -> np.ndarray:
+                 device: torch.device, threshold: float | None, patched: bool = False
+                 ) -> np.ndarray:
     """The binary prediction of one case; a volume is predicted slice by slice (windowed as in
     training) and stacked back to its original shape (spacing untouched: nothing resampled), or
     for a patch method (``patched``) by sliding windows (:mod:`benchmarks.patches`)."""
     if patched:
         prob = patches.predict_case(module, model, mcfg, data, case_id, device)
         shape = prob.shape  # original volume shape, checked against the reference by evaluate
-        return check_probabilities(torch.from_numpy(prob)[None, None], shape) >= threshold
+        return thresholded(check_probabilities(torch.from_numpy(prob)[None, None], shape),
+                           threshold)
     sample = data.load(case_id)
     if not data.is_volume:
         return predict_image(module, model, mcfg, data, sample, device, threshold)
@@ -85,20 +96,35 @@ def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_i
                                         threshold) for z in range(depth)], sample.mask.shape)
 
 
-def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
-    """Predict every test case; write ``predictions.npz`` and ``cases.csv`` (status per case)."""
+def oof_record(data: cases.RunData, fold: int, model_path: Path, part: str) -> dict[str, Any]:
+    """The ``oof.json`` of predicting training ``part`` with ``model_path`` (refused when that
+    model was trained on any of those cases; its ``provenance.json`` names its part)."""
+    prov = json.loads(model_path.with_name("provenance.json").read_text())
+    if prov["split_sha256"] != data.split_sha256:
+        raise oof.OOFError(f"{model_path} was trained on another split than this run's")
+    train_part = prov.get("train_part") or "train"
+    return oof.describe(weights.sha256_file(model_path), train_part,
+                        data.case_ids(fold, train_part), part, data.case_ids(fold, part),
+                        data.split_sha256)
+
+
+def run(cfg: DictConfig, model_path: Path, out_dir: Path, part: str = "test") -> pd.DataFrame:
+    """Predict every case of ``part`` (the test fold, or a training half for out-of-fold masks,
+    kept soft); write ``predictions.npz`` and ``cases.csv`` (status per case)."""
     seed_everything(cfg.seed)
     module, mcfg, model = load_trained(cfg, model_path)
     device = select_device(cfg.device)
     model.to(device)
     data = cases.open_run(cfg)
     patched = cases.uses_patches(cfg, data)
+    record = None if part == "test" else oof_record(data, cfg.fold, model_path, part)
+    threshold = cfg.eval.threshold if record is None else None
     masks, rows = {}, []
-    for case_id in data.case_ids(cfg.fold, "test"):
+    for case_id in data.case_ids(cfg.fold, part):
         start, status, message = time.perf_counter(), "ok", ""
         try:
             masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
-                                          cfg.eval.threshold, patched)
+                                          threshold, patched)
         except DataError as err:
             status, message = "bad_input", str(err)
         except PredictionError as err:
@@ -112,4 +138,6 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path) -> pd.DataFrame:
         np.savez_compressed(handle, **masks)
     table = pd.DataFrame(rows, columns=["case_id", "status", "message", "seconds"])
     write_table(out_dir / "cases.csv", table)
+    if record is not None:
+        oof.write(out_dir, record)
     return table

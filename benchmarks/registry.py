@@ -87,6 +87,13 @@ def scored_phases(method_id: str) -> list[str]:
     return [entry["name"] for entry in entries[:-1] if entry.get("evaluate")]
 
 
+def oof_source(method_id: str, phase: str) -> str | None:
+    """The earlier phase whose out-of-fold predictions ``phase`` trains on (card ``oof_of:``,
+    :mod:`benchmarks.oof`), or ``None``."""
+    entries = read_card(method_id).get("phases") or []
+    return next((e.get("oof_of") for e in entries if e["name"] == phase), None)
+
+
 def result_label(method_id: str, phase: str | None) -> str:
     """The ``method`` of result rows: the id for the cell's model, ``<id>:<phase>`` for the model of
     an earlier phase (its own row in every table, e.g. ``ultra_refiner:coarse``)."""

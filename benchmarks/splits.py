@@ -106,18 +106,39 @@ def read_split(path: str | Path) -> tuple[dict[str, Any], str]:
     return json.loads(raw), hashlib.sha256(raw).hexdigest()
 
 
+PARTS = ("test", "train", "train_half0", "train_half1")
+
+
 def select(split: dict[str, Any], fold: int, part: str) -> list[str]:
-    """Case ids of the ``"test"`` fold or of the ``"train"`` folds (all others), sorted.
+    """Case ids of the ``"test"`` fold, of the ``"train"`` folds (all others), or of one half of
+    those (``"train_half0"``, ``"train_half1"``: :func:`training_half`), sorted.
 
     An external test set has no training part: every case is test, whatever the fold (the fold
     picks the ``train_from`` dataset's model)."""
+    if part not in PARTS:
+        raise SplitError(f"part {part!r}: use one of {PARTS}")
     if split.get("scheme") == EXTERNAL:
         return sorted(split["cases"]) if part == "test" else []
     if not 0 <= fold < split["n_folds"]:
         raise SplitError(f"fold={fold} outside 0..{split['n_folds'] - 1} of {split['dataset_id']}")
     in_fold = {cid for cid, c in split["cases"].items() if c["fold"] == fold}
-    chosen = in_fold if part == "test" else set(split["cases"]) - in_fold
-    return sorted(chosen)
+    if part == "test":
+        return sorted(in_fold)
+    train = sorted(set(split["cases"]) - in_fold)
+    return train if part == "train" else training_half(split, train, int(part[-1]))
+
+
+def training_half(split: dict[str, Any], train: list[str], half: int) -> list[str]:
+    """One of two patient-disjoint halves of a fold's training cases, for out-of-fold predictions
+    of an earlier phase (a model trained on one half predicts the other). Patients are shuffled
+    with the split's seed and dealt alternately, so every case of a patient is in one half."""
+    patients = sorted({split["cases"][cid]["patient"] for cid in train})
+    if len(patients) < 2:
+        raise SplitError(f"{len(patients)} training patient(s) cannot be split into two halves "
+                         "for out-of-fold predictions; add training data")
+    order = np.random.default_rng(split["seed"]).permutation(len(patients))
+    chosen = {patients[j] for i, j in enumerate(order) if i % 2 == half}
+    return [cid for cid in train if split["cases"][cid]["patient"] in chosen]
 
 
 def scheme_folds(loader: Any, dcfg: Any, cases: list[CaseRef]) -> dict[str, int] | None:

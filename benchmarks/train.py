@@ -19,6 +19,7 @@ from benchmarks import (
     batches,
     cases,
     config,
+    oof,
     patches,
     provenance,
     registry,
@@ -72,9 +73,13 @@ def make_optimizer(model: nn.Module, module: Any, mcfg: Any) -> torch.optim.Opti
     raise TrainingError(f"method.optimizer={mcfg.optimizer!r}: use 'adamw' or 'sgd'")
 
 
-def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator, seed: int):
+def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator, seed: int,
+             coarse: dict[str, Any] | None = None):
     """Endless shuffled batches of resized samples (images or volume slices) with random
-    horizontal flips."""
+    horizontal flips; ``coarse``: an out-of-fold soft mask per case id (:mod:`benchmarks.oof`),
+    resized and flipped with its image into the batch's ``coarse`` field."""
+    if coarse is not None and data.is_volume:
+        raise TrainingError("out-of-fold coarse masks are per 2D image; 3D data is not supported")
     samples = list(data.training_samples(ids, mcfg, seed))  # 2D images and sampled slices fit
     if len(samples) < mcfg.batch_size:
         raise TrainingError(f"{len(samples)} training samples < method.batch_size="
@@ -84,7 +89,8 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
             chunk = [batches.resized(samples[i], mcfg.image_size, bool(f),
-                                     data.sample_prompt(samples[i]), data.protocol)
+                                     data.sample_prompt(samples[i]), data.protocol,
+                                     None if coarse is None else coarse[samples[i].case_id])
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield batches.collate(chunk)
 
@@ -137,8 +143,8 @@ def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.
 
 
 def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: list[str],
-           trainer: str, cfg: DictConfig, out_dir: Path, gen: torch.Generator
-           ) -> tuple[nn.Module, pd.DataFrame]:
+           trainer: str, cfg: DictConfig, out_dir: Path, gen: torch.Generator,
+           coarse: dict[str, Any] | None = None) -> tuple[nn.Module, pd.DataFrame]:
     """Train with the harness loop or the method's own ``fit``."""
     device = select_device(cfg.device)
     model.to(device)
@@ -152,7 +158,7 @@ def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: l
         stream = patches.training_batches(patches.training_volumes(data, ids, mcfg), mcfg,
                                           float(data.dcfg.train_fg_fraction), cfg.seed)
     else:
-        stream = _batches(data, ids, mcfg, gen, cfg.seed)
+        stream = _batches(data, ids, mcfg, gen, cfg.seed, coarse)
     return model, train_loop(model, module, mcfg, stream, device)
 
 
@@ -178,13 +184,17 @@ def start_from(model: nn.Module, init: Path | None) -> str | None:
     return weights.sha256_file(init)
 
 
-def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, Any]:
+def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "train",
+        coarse_masks: list[Path] | None = None) -> dict[str, Any]:
     """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance.
 
     A zero-shot method (card ``trainer: none``) is not trained: the same four files record the
     untouched model, an empty budget and the card's ``zero_shot_reason``.
 
     ``init``: the previous phase's ``model.pt`` for phases after the first (multi-phase methods).
+    ``part``: the training cases (``train``, or one half for the out-of-fold models of
+    :mod:`benchmarks.oof`). ``coarse_masks``: ``predictions.npz`` files of out-of-fold runs that
+    together cover the training cases; every batch then carries them as ``coarse``.
     """
     gen = seed_everything(cfg.seed)
     method_id = config.method_id(cfg)
@@ -198,7 +208,9 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, A
         raise TrainingError(f"{cfg.split_file}: {cfg.dataset_id} is an external test set "
                             f"(train_from: {data.split['train_from']}); it trains nothing: "
                             f"predict it with the model of the {data.split['train_from']} cell")
-    ids = data.case_ids(cfg.fold, "train")
+    ids = data.case_ids(cfg.fold, part)
+    coarse, oof_info = oof.load(coarse_masks, ids, data.split_sha256) if coarse_masks else (
+        None, None)
     model = module.build(mcfg, weights_path)
     reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights
     init_sha256 = start_from(model, init)
@@ -211,8 +223,10 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None) -> dict[str, A
         extra = {"zero_shot_reason": reason, "n_train_cases": 0}
     else:
         counts = freeze(model, mcfg.frozen)
-        model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen)
-        extra = {"n_train_cases": len(ids)}
+        model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen, coarse)
+        extra = {"n_train_cases": len(ids), "train_part": part}
+        if oof_info is not None:  # with the method's mix ratio (UltraRefiner: Config.oof_ratio)
+            extra["oof"] = oof_info | {"ratio": getattr(mcfg, "oof_ratio", None)}
     if data.is_volume:
         describe = patches.describe if cases.uses_patches(cfg, data) else volumes.describe
         extra["volumes"] = describe(data.dcfg, mcfg)

@@ -83,6 +83,9 @@ class Batch(TypedDict, total=False):
         (box protocols); NaN where the reference is empty (no prompt to give).
     points: float32 ``[B, N, 2]`` (x, y) in pixels; ``point_labels`` int64 ``[B, N]`` (1 fg,
         0 bg, -1 padding as in SAM), for click protocols. Unprompted runs get neither.
+    coarse: float32 ``[B, 1, H, W]`` in [0, 1] (training only, phases given ``cli train
+        --coarse-masks``): an earlier phase's out-of-fold soft prediction of each image, from a
+        model that did not train on it (:mod:`benchmarks.oof`), resized and flipped with it.
     meta: one :class:`Meta` per sample.
     """
 
@@ -91,6 +94,7 @@ class Batch(TypedDict, total=False):
     box: torch.Tensor
     points: torch.Tensor
     point_labels: torch.Tensor
+    coarse: torch.Tensor
     meta: list[Meta]
 
 

@@ -3,8 +3,10 @@
 Three phases (card ``phases:``), each trained by the harness from the previous phase's checkpoint:
 
 1. ``coarse``: TransUNet alone, 0.5 CE + 0.5 Dice, SGD 0.01 / momentum 0.9 / wd 1e-4, poly decay.
-2. ``refiner``: SAM's prompt encoder + mask decoder (image encoder frozen) on coarse masks simulated
-   from the reference (``corrupt.py``), loss BCE + Dice + MSE(predicted IoU, true IoU).
+2. ``refiner``: SAM's prompt encoder + mask decoder (image encoder frozen) on coarse masks: per
+   sample, with probability ``oof_ratio`` the out-of-fold Phase-1 prediction the harness puts in
+   ``batch["coarse"]`` (two-halves scheme, benchmarks/oof.py), else one simulated from the
+   reference (``corrupt.py``); loss BCE + Dice + MSE(predicted IoU, true IoU).
 3. ``joint``: end to end, w_c * L_coarse + w_r * L_refined, two AdamW groups, cosine, clip 1.0.
 
 ``phase_config`` turns the one ``Config`` into the phase's optimiser settings; the prompt variant
@@ -66,6 +68,10 @@ class Config:
     refiner_steps: int = 80000  # 100 epochs of batch 4
     refiner_lr: float = 1e-4  # AdamW 1e-4, wd 0.01, cosine to 1e-6
     refiner_batch: int = 4
+    # Share of Phase-2 samples refined from the out-of-fold Phase-1 mask (the rest: simulated from
+    # the reference). finetune_sam_hybrid.py (the later practice, methods-spec 6.5): 50 % / 50 %.
+    # 0 trains on simulated masks only (seed finetune_sam.py) and needs no out-of-fold jobs.
+    oof_ratio: float = 0.5
     # Phase 3 (train_e2e.py, seed README)
     joint_steps: int = 40000  # 100 epochs of batch 8
     joint_lr_coarse: float = 1e-4  # README: TransUNet lr 1e-4
@@ -150,16 +156,33 @@ def train_step(model: UltraRefiner, batch: Batch, cfg: Config) -> dict[str, torc
     target = _target(mask, sam_size)
     if cfg.phase == "refiner":
         gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))  # from the run seed
-        small = torch.stack([corrupt.simulate(m[0], gen) for m in mask.cpu()]).to(image.device)
+        small, from_oof = coarse_inputs(batch, cfg, gen)
         prob = F.interpolate(small[:, None], size=(sam_size, sam_size), mode="bilinear",
                              align_corners=False)[:, 0]
         masks, iou = model.refine(model.embed(image), prob)
-        return losses.refiner_loss(masks, iou, target)
+        return losses.refiner_loss(masks, iou, target) | {"oof_share": from_oof.float().mean()}
     out = model(image)
     coarse = losses.transunet_loss(out["coarse"], _target(mask, coarse_size)[:, 0].long())
     refined = losses.bce_dice(out["refined"], target)
     return {"loss": cfg.w_coarse * coarse + cfg.w_refined * refined,
             "coarse_loss": coarse.detach(), "refined_loss": refined.detach()}
+
+
+def coarse_inputs(batch: Batch, cfg: Config, gen: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Phase 2's soft coarse masks ``[B, H, W]`` at the batch size, and which of them are the
+    out-of-fold Phase-1 predictions (each with probability ``cfg.oof_ratio``; else simulated)."""
+    mask = batch["mask"]
+    from_oof = torch.rand(len(mask), generator=gen) < cfg.oof_ratio
+    if from_oof.any() and "coarse" not in batch:
+        raise ValueError(f"method.oof_ratio={cfg.oof_ratio} needs out-of-fold Phase-1 masks in "
+                         "the batches (`cli train --coarse-masks <half0.npz> <half1.npz>`, as the "
+                         "grid's predict_oof jobs give); method.oof_ratio=0 trains on simulated "
+                         "masks only")
+    simulated = [corrupt.simulate(m[0], gen) for m in mask.cpu()]
+    chosen = [batch["coarse"][i, 0].cpu().float() if use else sim
+              for i, (use, sim) in enumerate(zip(from_oof.tolist(), simulated, strict=True))]
+    return torch.stack(chosen).to(mask.device), from_oof.to(mask.device)
 
 
 def predict(model: UltraRefiner, batch: Batch, cfg: Config) -> torch.Tensor:

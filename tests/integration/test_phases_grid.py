@@ -35,6 +35,8 @@ def test_dry_run_chains_three_phases_per_cell(tmp_path: Path) -> None:
     counts = job_counts(proc.stdout)
     # 2 folds: ultra_refiner trains coarse and refiner as phase jobs and joint as the cell's model
     assert counts["train_phase"] == 4 and counts["train_model"] == 4
+    # Phase 2's out-of-fold Phase-1 masks: a coarse model per training half, predicting the other
+    assert counts["train_oof"] == counts["predict_oof"] == 4
     assert counts["predict_phase"] == counts["evaluate_phase"] == 2  # coarse scored, refiner not
     assert counts["predict_cases"] == counts["evaluate_predictions"] == 4
 
@@ -82,10 +84,29 @@ def test_each_phase_starts_from_the_previous_one(refiner_run: Path) -> None:
 
 
 @pytest.mark.slow
+def test_phase_two_trained_on_masks_of_models_that_never_saw_them(refiner_run: Path) -> None:
+    from benchmarks import oof, splits
+    from benchmarks.weights import sha256_file
+
+    cell = next((refiner_run / "results" / "runs").glob("dataset=busbra/*/*/*/fold=0/seed=0"))
+    split, _ = splits.read_split(next((refiner_run / "results" / "splits").rglob("split.json")))
+    sources = json.loads((cell / "phase=refiner" / "train" / "provenance.json").read_text())["oof"]
+    assert sources["ratio"] == 0.5 and sources["n_cases"] == len(splits.select(split, 0, "train"))
+    for half, source in enumerate(sources["sources"]):
+        half_dir = cell / "phase=coarse" / f"half={half}"
+        assert source["model_sha256"] == sha256_file(half_dir / "train" / "model.pt")
+        record = json.loads((half_dir / "predict" / oof.OOF_FILE).read_text())
+        assert record["predicted"] == splits.select(split, 0, f"train_half{1 - half}")
+        assert not set(record["predicted"]) & set(splits.select(split, 0, f"train_half{half}"))
+    log = pd.read_csv(cell / "phase=refiner" / "train" / "train_log.csv")
+    assert "oof_share" in log and log["oof_share"].between(0, 1).all()
+
+
+@pytest.mark.slow
 def test_rerunning_the_last_phase_keeps_the_earlier_ones(refiner_run: Path) -> None:
     config = json.loads((refiner_run / "grid.yaml").read_text())
     proc = snakemake(refiner_run, config, "-n", "--cores", "2", "--forcerun", "train_model")
     assert proc.returncode == 0, proc.stderr
     counts = job_counts(proc.stdout)
     assert counts["train_model"] == 1 and counts["predict_cases"] == 1
-    assert "train_phase" not in counts and "predict_phase" not in counts
+    assert not {"train_phase", "predict_phase", "train_oof", "predict_oof"} & set(counts)

@@ -161,6 +161,25 @@ def test_joint_schedule_ends_at_upstream_floor_in_both_groups() -> None:
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([1e-6, 1e-6])
 
 
+@pytest.mark.parametrize("ratio", [0.0, 0.3, 1.0])
+def test_phase_two_refines_out_of_fold_masks_at_the_configured_ratio(ratio: float) -> None:
+    """Each sample's coarse input is exactly its out-of-fold mask (with probability oof_ratio) or
+    a mask simulated from the reference; over 600 samples the share is within 4 std of it."""
+    n = 600
+    mask = torch.zeros(n, 1, 16, 16, dtype=torch.uint8)
+    mask[:, :, 4:12, 5:11] = 1
+    coarse = torch.rand(n, 1, 16, 16)  # no simulated mask (noise around 0/1) can equal these
+    cfg = dataclasses.replace(TINY, phase="refiner", oof_ratio=ratio)
+    chosen, from_oof = method.coarse_inputs({"mask": mask, "coarse": coarse}, cfg,
+                                            torch.Generator().manual_seed(0))
+    exact = (chosen == coarse[:, 0]).flatten(1).all(1)
+    assert torch.equal(exact, from_oof)
+    assert abs(float(from_oof.float().mean()) - ratio) <= 4 * math.sqrt(ratio * (1 - ratio) / n)
+    if ratio > 0:
+        with pytest.raises(ValueError, match="needs out-of-fold Phase-1 masks"):
+            method.coarse_inputs({"mask": mask}, cfg, torch.Generator().manual_seed(0))
+
+
 def test_refiner_sam_call_equals_sam_predictor() -> None:
     """Our prompted SAM call (points + box + mask, multimask) gives SamPredictor's logits and IoU
     predictions on the same weights, image and prompts (an image already at SAM's input size)."""

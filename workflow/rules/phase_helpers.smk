@@ -8,10 +8,15 @@
 PHASES = {m: registry.phases(m) for m in config["methods"]}
 SCORED_PHASES = {m: registry.scored_phases(m) for m in config["methods"]}
 PHASE_CELL = f"{CELL}/phase={{phase}}"
+# Out-of-fold models of a phase that a later phase trains on (card `oof_of:`, benchmarks/oof.py):
+# <cell>/phase=<p>/half=<h>/train/ is trained on training half h and its predict/ holds the soft
+# masks of the other half.
+OOF_CELL = f"{PHASE_CELL}/half={{half}}"
 
 
 wildcard_constraints:
     phase=r"[a-z0-9_]+",
+    half=r"[01]",
 
 
 def phase_init(wc):
@@ -23,13 +28,24 @@ def phase_init(wc):
     return [f"results/runs/{_run(wc).path}/phase={names[names.index(current) - 1]}/train/model.pt"]
 
 
+def oof_input(wc):
+    """Both halves' out-of-fold predictions of the phase this phase trains on (card `oof_of:`)."""
+    source = registry.oof_source(wc.method, wc.phase) if PHASES[wc.method] else None
+    if source is None:
+        return []
+    return [f"results/runs/{_run(wc).path}/phase={source}/half={h}/predict/predictions.npz"
+            for h in (0, 1)]
+
+
 def phase_args(wc, input):
-    """`--init <model.pt> method.phase=<name>` for a multi-phase method, nothing otherwise."""
+    """`--init <model.pt> [--coarse-masks <npz>]... method.phase=<name>` for a multi-phase
+    method, nothing otherwise."""
     names = PHASES[wc.method]
     if not names:
         return ""
     init = f"--init {input.init[0]} " if input.init else ""
-    return f"{init}method.phase={wc.get('phase', names[-1])}"
+    oof = "".join(f"--coarse-masks {path} " for path in input.get("coarse_masks") or [])
+    return f"{init}{oof}method.phase={wc.get('phase', names[-1])}"
 
 
 def phase_targets(stage_file):
