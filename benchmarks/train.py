@@ -78,8 +78,6 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
     """Endless shuffled batches of resized samples (images or volume slices) with random
     horizontal flips; ``coarse``: an out-of-fold soft mask per case id (:mod:`benchmarks.oof`),
     resized and flipped with its image into the batch's ``coarse`` field."""
-    if coarse is not None and data.is_volume:
-        raise TrainingError("out-of-fold coarse masks are per 2D image; 3D data is not supported")
     samples = list(data.training_samples(ids, mcfg, seed))  # 2D images and sampled slices fit
     if len(samples) < mcfg.batch_size:
         raise TrainingError(f"{len(samples)} training samples < method.batch_size="
@@ -154,6 +152,8 @@ def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: l
         budget = Budget(max_steps=mcfg.max_steps, max_epochs=getattr(mcfg, "max_epochs", None))
         samples = data.training_samples(ids, mcfg, cfg.seed)
         return module.fit(model, TrainData(samples, work, cfg.seed), mcfg, budget)
+    if coarse is not None and data.is_volume:
+        raise TrainingError("out-of-fold coarse masks are per 2D image; 3D data is not supported")
     if cases.uses_patches(cfg, data):  # 3D patches of the training volumes
         stream = patches.training_batches(patches.training_volumes(data, ids, mcfg), mcfg,
                                           float(data.dcfg.train_fg_fraction), cfg.seed)
