@@ -90,6 +90,7 @@ def organ_means(table: pd.DataFrame) -> pd.DataFrame:
 
 
 STAGES = ("train", "predict", "evaluate")  # the stages with a benchmark file and a record
+CELL_DEPTH = grid.CELL_PATTERN.count("/") + 1  # path parts of a cell
 STATUS_COLUMNS = ["cell", "stage", "attempt", "state", "final_state", "slurm_job_id", "reason",
                   "time"]
 JOBS_COLUMNS = ["stage", "cell", "seconds", "max_rss_mb"]
@@ -101,19 +102,51 @@ def read_cells(path: str | Path) -> list[str]:
     return [grid.CELL_PATTERN.format(**row) for row in table.to_dict("records")]
 
 
+def split_key(path: str) -> tuple[str, str]:
+    """(cell, stage) of a job's path below the results tree: the stage of an earlier phase's job
+    keeps its path below the cell (``phase=coarse/train``, ``phase=coarse/half=0/predict``); a
+    split or prompts record (``dataset=<id>/split``) has a shorter key in place of the cell."""
+    parts = path.split("/")
+    depth = min(CELL_DEPTH, len(parts) - 1)
+    return "/".join(parts[:depth]), "/".join(parts[depth:])
+
+
+def _method_list(fn, method: str) -> list[str]:
+    try:
+        return fn(method)
+    except registry.UnknownIdError:  # a cell of a method not in this checkout: no phases to find
+        return []
+
+
+def cell_jobs(cells: list[str]) -> list[tuple[str, str]]:
+    """(cell, stage) of every job of the cells in run order: earlier phases first (a
+    multi-phase method's, ``registry.phase_jobs``), then the cell's own train, predict, evaluate."""
+    methods = [grid.parse_path(cell).method for cell in cells]
+    phases = {method: _method_list(registry.phase_jobs, method) for method in set(methods)}
+    return [(cell, stage) for cell, method in zip(cells, methods, strict=True)
+            for stage in [*phases[method], *STAGES]]
+
+
 def jobs_table(results: Path, cells: list[str], cache: Path) -> pd.DataFrame:
     """Wall time and peak RSS per job from Snakemake ``benchmark:`` files (the last repeat)."""
-    paths = [f"{results}/benchmarks/{cell}/{stage}.tsv" for cell in cells for stage in STAGES]
+    paths = [f"{results}/benchmarks/{cell}/{stage}.tsv" for cell, stage in cell_jobs(cells)]
     bench, _ = filecache.load(paths, cache / "benchmarks.pkl",
                               lambda ps: filecache.parse_tables(ps, "\t"))
     if not len(bench):
         return pd.DataFrame(columns=JOBS_COLUMNS)
     last = bench.groupby(SOURCE, sort=False).tail(1)
-    source = last[SOURCE].str.slice(len(f"{results}/benchmarks/"))
-    return pd.DataFrame({"stage": source.str.rsplit("/", n=1).str[1].str.removesuffix(".tsv"),
-                         "cell": source.str.rsplit("/", n=1).str[0],
+    keys = [split_key(p.removesuffix(".tsv")) for p in
+            last[SOURCE].str.slice(len(f"{results}/benchmarks/"))]
+    return pd.DataFrame({"stage": [stage for _, stage in keys],
+                         "cell": [cell for cell, _ in keys],
                          "seconds": last["s"].astype(float),
                          "max_rss_mb": pd.to_numeric(last["max_rss"], errors="coerce")})
+
+
+def _job_row(row: dict) -> dict:
+    """A record row keyed by its grid cell (an earlier phase's record key ends below the cell)."""
+    cell, stage = split_key(f"{row['cell']}/{row['stage']}")
+    return row | {"cell": cell, "stage": stage}
 
 
 def _record_rows(paths: list[str]) -> pd.DataFrame:
@@ -125,7 +158,7 @@ def _record_rows(paths: list[str]) -> pd.DataFrame:
         settled = status.resolve(entry)
         if settled is not entry:
             write_json(path, settled)
-        attempts = status.attempts(settled)
+        attempts = [_job_row(row) for row in status.attempts(settled)]
         rows += [{**row, SOURCE: path} for row in attempts[:-1] if row["state"] != "done"]
         rows.append({**attempts[-1], SOURCE: path})
     return pd.DataFrame(rows, columns=[*STATUS_COLUMNS, SOURCE])
@@ -134,7 +167,7 @@ def _record_rows(paths: list[str]) -> pd.DataFrame:
 def record_paths(results: Path, cells: list[str]) -> list[str]:
     """Every stage record of the grid: each cell's stages, and each dataset's split and prompts."""
     datasets = sorted({cell.split("/", 1)[0] for cell in cells})
-    paths = [f"{results}/status/{cell}/{stage}.json" for cell in cells for stage in STAGES]
+    paths = [f"{results}/status/{cell}/{stage}.json" for cell, stage in cell_jobs(cells)]
     for dataset in datasets:
         paths.append(f"{results}/status/{dataset}/split.json")
         paths += sorted(map(str, (results / "status" / dataset).glob("protocol=*/seed=*/*.json")))
@@ -152,9 +185,11 @@ def status_table(results: Path, cells: list[str], cache: Path) -> pd.DataFrame:
     return records.reindex(columns=STATUS_COLUMNS).reset_index(drop=True)
 
 
-def missing_reason(cell: str, latest: dict[tuple[str, str], dict]) -> str:
-    """Why a cell has no metrics, from the records of its stages, split and prompts."""
-    for stage in STAGES:
+def missing_reason(cell: str, latest: dict[tuple[str, str], dict],
+                   stages: tuple[str, ...] | list[str] = STAGES) -> str:
+    """Why a cell has no metrics, from the records of its ``stages`` (in run order), split and
+    prompts."""
+    for stage in stages:
         row = latest.get((cell, stage))
         if row and row["state"] != "done":
             return f"{stage} {row['state']}: {row['reason'] or 'no reason recorded'}"
@@ -174,22 +209,19 @@ def missing_rows(cells: list[str], have: set[str], records: pd.DataFrame) -> pd.
     """One ``missing`` row per cell without a metrics file, with its reason."""
     latest = {(r["cell"], r["stage"]): r for r in
               records.drop_duplicates(["cell", "stage"], keep="last").to_dict("records")}
+    missing = [cell for cell in cells if cell not in have]
+    stages: dict[str, list[str]] = {cell: [] for cell in missing}
+    for cell, stage in cell_jobs(missing):
+        stages[cell].append(stage)
     rows = [{"cell": cell, "stage": "metrics", "state": "missing",
-             "reason": missing_reason(cell, latest)} for cell in cells if cell not in have]
+             "reason": missing_reason(cell, latest, stages[cell])} for cell in missing]
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
-
-
-def _scored(method: str) -> list[str]:
-    try:
-        return registry.scored_phases(method)
-    except registry.UnknownIdError:  # a cell of a method not in this checkout: no phases to find
-        return []
 
 
 def phase_metrics(results: Path, cells: list[str]) -> list[str]:
     """Metrics of the scored earlier phases of multi-phase methods (``<cell>/phase=<p>/``)."""
     methods = [grid.parse_path(cell).method for cell in cells]
-    scored = {method: _scored(method) for method in set(methods)}
+    scored = {method: _method_list(registry.scored_phases, method) for method in set(methods)}
     return [f"{results}/runs/{cell}/phase={phase}/evaluate/metrics.csv"
             for cell, method in zip(cells, methods, strict=True) for phase in scored[method]]
 

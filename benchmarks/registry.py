@@ -87,6 +87,24 @@ def scored_phases(method_id: str) -> list[str]:
     return [entry["name"] for entry in entries[:-1] if entry.get("evaluate")]
 
 
+def phase_jobs(method_id: str) -> list[str]:
+    """The jobs of a multi-phase method's earlier phases as paths below its cell, in run order:
+    ``phase=<p>/train``, the out-of-fold models of a phase a later one trains on
+    (``phase=<p>/half=<h>/train`` and ``predict``), ``phase=<p>/predict`` and ``evaluate`` of a
+    scored phase. ``[]`` for a method trained in one go."""
+    entries = read_card(method_id).get("phases") or []
+    sources = {entry.get("oof_of") for entry in entries}
+    jobs = []
+    for entry in entries[:-1]:
+        name = entry["name"]
+        jobs.append(f"phase={name}/train")
+        if name in sources:
+            jobs += [f"phase={name}/half={h}/{s}" for h in (0, 1) for s in ("train", "predict")]
+        if entry.get("evaluate"):
+            jobs += [f"phase={name}/predict", f"phase={name}/evaluate"]
+    return jobs
+
+
 def oof_source(method_id: str, phase: str) -> str | None:
     """The earlier phase whose out-of-fold predictions ``phase`` trains on (card ``oof_of:``,
     :mod:`benchmarks.oof`), or ``None``."""

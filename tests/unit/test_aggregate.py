@@ -111,3 +111,27 @@ def test_twenty_thousand_cells_and_an_incremental_rerun(tmp_path: Path, monkeypa
     assert parsed == [str(results / "runs" / runs[-1].path / "evaluate" / "metrics.csv")]
     assert len(pd.read_csv(results / "summary" / "metrics.csv")) == 2 * 20_000
     assert not pd.read_csv(results / "summary" / "status.csv")["state"].eq("missing").any()
+
+
+def test_earlier_phase_jobs_are_listed_under_their_cell(tmp_path: Path) -> None:
+    """A multi-phase method's earlier jobs (UltraRefiner: Phase 1, its out-of-fold halves,
+    Phase 2) are in jobs.csv and status.csv with the job's path below the cell as its stage,
+    and a failed Phase 2 is the reason its cell has no metrics."""
+    results = tmp_path / "results"
+    done, failed = (grid.Run("ds0", "ultra_refiner", "vit_b", fold, 0) for fold in (0, 1))
+    cells = results_tree.write_tree(results, [done], stages=())
+    grid.write_cells([done, failed], cells)
+    for run in (done, failed):
+        for job in ("phase=coarse/train", "phase=coarse/half=1/predict"):
+            results_tree.write_done(results, run, job)
+    _record(results, f"{failed.path}/phase=refiner", "train", "failed", error="OOFError: leak")
+    aggregate.run(cells, results, results / "summary")
+    jobs = pd.read_csv(results / "summary" / "jobs.csv")
+    assert sorted(map(tuple, jobs[["cell", "stage"]].values.tolist())) == sorted(
+        (run.path, job) for run in (done, failed)
+        for job in ("phase=coarse/train", "phase=coarse/half=1/predict"))
+    table = pd.read_csv(results / "summary" / "status.csv")
+    refiner = table[table["stage"] == "phase=refiner/train"]
+    assert refiner[["cell", "state"]].values.tolist() == [[failed.path, "failed"]]
+    missing = table[table["state"] == "missing"].set_index("cell")["reason"]
+    assert missing.to_dict() == {failed.path: "phase=refiner/train failed: OOFError: leak"}
