@@ -1,11 +1,20 @@
-"""Peak memory of one whole-volume prediction of a 512x512x200 CT on the slice-by-slice path.
+"""Peak memory of one whole-volume prediction of a 512x512x200 CT: slice-by-slice and 3D patches.
 
 Run: ``.venv/bin/python perf/volume_memory.py [--shape 512 512 200]``. Each path runs in a fresh
 process (peak RSS is per process) on the same synthetic volume, with a pointwise "model" so that
 only the harness's own buffers are measured (a real network adds its weights and activations):
 
 - ``baseline``: the process with torch and the volume loaded (the float32 volume itself);
-- ``slices``: a 2D method's path (uint8 windowed copy, one slice at a time, stacked bool mask).
+- ``slices``: a 2D method's path (uint8 windowed copy, one slice at a time, stacked bool mask);
+- ``patches``: a 3D method's path (:mod:`benchmarks.patches`): the volume normalised in place,
+  MONAI sliding-window inference of the tiny ``unet3d`` (random init, patch 128x128x64 at the
+  volume's spacing, Gaussian blending, overlap 0.25 to keep the CPU run near a minute: the
+  buffers do not depend on the overlap, only the number of windows does), thresholded to a bool
+  mask. MONAI's output
+  and count maps (one float32 map each) are the sliding-window buffers; the network's
+  activations for one window come on top;
+- ``one_window``: the tiny U-Net on a single 128x128x64 window (its activation peak, the part of
+  the ``patches`` row that does not grow with the volume).
 
 The reference printed beside them is the bound of the issue: one float32 copy of the volume.
 """
@@ -25,7 +34,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-PATHS = ("baseline", "slices")
+PATHS = ("baseline", "slices", "one_window", "patches")
+PATCH = [128, 128, 64]  # the tiny U-Net's window for the patches row (a typical 3d_fullres size)
 
 
 def _volume(shape: tuple[int, ...]):
@@ -38,10 +48,16 @@ def _volume(shape: tuple[int, ...]):
 
 
 def _run_path(path: str, shape: tuple[int, ...]) -> dict[str, float]:
-    import torch  # noqa: F401 - every path pays the same imports, so they cancel out
+    import monai.inferers  # noqa: F401 - every path pays the same imports, so they cancel out
+    import torch
 
-    from benchmarks import volumes
+    from benchmarks import patches, volumes
+    from methods.unet3d import method as unet3d
 
+    mcfg = unet3d.Config(variant="tiny", patch_size=PATCH, target_spacing=[0.8, 0.8, 2.5],
+                         sw_overlap=0.25)
+    torch.manual_seed(0)
+    model = unet3d.build(mcfg, None).eval()  # every path builds it (87k parameters)
     sample = _volume(shape)
     dcfg = SimpleNamespace(window=[-160.0, 240.0])
     start = time.perf_counter()
@@ -50,6 +66,14 @@ def _run_path(path: str, shape: tuple[int, ...]) -> dict[str, float]:
         masks = [volumes.slice_sample(u8, sample, z).image[..., 0] > 127
                  for z in range(shape[2])]
         volumes.stack(masks, shape)
+    elif path == "one_window":
+        with torch.no_grad():
+            unet3d.predict(model, {"image": torch.zeros(1, 1, *PATCH)}, mcfg)
+    elif path == "patches":
+        image = patches.normalise(sample.image, volumes.window_of(dcfg, mcfg))
+        prob = patches.predict_volume(unet3d, model, mcfg, image, sample.spacing_mm,
+                                      torch.device("cpu"))
+        _ = prob >= 0.5
     seconds = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"path": path, "peak_rss_mb": round(peak_mb), "seconds": round(seconds, 1)}
