@@ -6,7 +6,8 @@ go through our method's ``predict`` (what the harness calls per case) and throug
 predictor; calls alternate, each side's median wall time is printed with the ratio (target: our
 wrapper within 5 % of upstream, as the image encoder dominates) and the max abs difference of the
 two probability maps. ``--params`` adds total and trainable parameter counts per method and
-backbone, at the tiny size and at the real sizes (built on the meta device: no memory, no time).
+backbone, at the tiny size and at the real sizes (built on the meta device: no memory, no time);
+a multi-phase method (UltraRefiner) gets one row per phase, trainable as that phase trains.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 # methods of the --params table
-PARAM_METHODS = ("sam_zeroshot", "medsam_zeroshot", "sma", "sam2_zeroshot", "esam2_bls")
+PARAM_METHODS = ("sam_zeroshot", "medsam_zeroshot", "sma", "sam2_zeroshot", "esam2_bls",
+                 "ultra_refiner")
 
 
 def load_rows() -> list:
@@ -57,13 +59,16 @@ def _diff(value: float | None) -> str:
     return "n/a (reference is a part)" if value is None else f"{value:.2e}"
 
 
-def param_counts(method_id: str, backbone: str, tiny: bool) -> tuple[int, int]:
-    """Total and trainable parameters as the harness trains them (zero-shot: 0 trainable)."""
+def param_counts(method_id: str, backbone: str, tiny: bool, phase: str | None = None
+                 ) -> tuple[int, int]:
+    """Total and trainable parameters as the harness trains them (zero-shot: 0 trainable);
+    ``phase``: that phase's frozen prefixes (multi-phase methods)."""
     from benchmarks import registry, train
 
     module = registry.import_method(method_id)
     extra = {"variant": "tiny", "image_size": 64} if tiny else {}
-    cfg = module.Config(backbone=backbone, **extra)
+    cfg = train.for_phase(module, module.Config(backbone=backbone, **extra,
+                                                **({"phase": phase} if phase else {})))
     with torch.device("meta"):
         model = module.build(cfg, None)
     counts = train.freeze(model, cfg.frozen)
@@ -74,14 +79,21 @@ def param_counts(method_id: str, backbone: str, tiny: bool) -> tuple[int, int]:
 def print_params() -> None:
     from benchmarks import registry
 
-    print("\n| method | backbone | size | params total | params trainable |")
+    print("\n| method | backbone | size | params total | params trainable (share) |")
     print("|---|---|---|---:|---:|")
     for method_id in PARAM_METHODS:
-        for backbone in registry.read_card(method_id)["backbones"]:
-            tiny = backbone == "tiny"
-            total, trainable = param_counts(method_id, backbone, tiny)
+        backbones = registry.read_card(method_id)["backbones"]
+        phases = registry.phases(method_id) or [None]
+        # (backbone, tiny): a "tiny" backbone, or for methods without one the tiny variant
+        sizes = [(b, b == "tiny") for b in backbones]
+        if "tiny" not in backbones and phases != [None]:
+            sizes.insert(0, (backbones[0], True))
+        for (backbone, tiny), phase in ((s, p) for s in sizes for p in phases):
+            total, trainable = param_counts(method_id, backbone, tiny, phase)
             size = "tiny @64" if tiny else "real @1024"
-            print(f"| {method_id} | {backbone} | {size} | {total:,} | {trainable:,} |")
+            label = f"{method_id} (phase {phase})" if phase else method_id
+            print(f"| {label} | {backbone} | {size} | {total:,} | {trainable:,} "
+                  f"({trainable / total:.1%}) |")
 
 
 def main() -> None:
