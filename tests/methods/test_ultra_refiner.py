@@ -213,3 +213,13 @@ def test_phase_labels_and_card_checks() -> None:
     assert registry.result_label("resnet_seg", None) == "resnet_seg"
     assert check.phase_problems("card", [{"name": "a"}, {"name": "a"}])  # duplicate names
     assert check.phase_problems("card", [{"name": "a"}, {"name": "b", "evaluate": True}]) == []
+    assert registry.oof_source("ultra_refiner", "refiner") == "coarse"
+    assert registry.phase_jobs("ultra_refiner") == [
+        "phase=coarse/train", "phase=coarse/half=0/train", "phase=coarse/half=0/predict",
+        "phase=coarse/half=1/train", "phase=coarse/half=1/predict", "phase=coarse/predict",
+        "phase=coarse/evaluate", "phase=refiner/train"]
+    later = [{"name": "a", "oof_of": "b"}, {"name": "b"}, {"name": "c"}]  # not an earlier phase
+    last = [{"name": "a"}, {"name": "b", "oof_of": "a"}]  # the cell's own phase: no oof jobs
+    assert check.phase_problems("card", later) and check.phase_problems("card", last)
+    assert check.phase_problems("card", [{"name": "a"}, {"name": "b", "oof_of": "a"},
+                                         {"name": "c"}]) == []
