@@ -81,6 +81,17 @@ class RunData:
         z = sample.meta["slice_index"]
         return next((s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
 
+    def prompt_note(self, case_id: str, depth: int) -> str:
+        """Which slices of a volume were prompted (recorded in the case's row); '' otherwise."""
+        if self.protocol is None or not self.is_volume:
+            return ""
+        given = [s["slice"] for s in self.prompt(case_id).get("slices", [])]
+        note = (f"{self.protocol.name}: {len(given)} of {depth} slices prompted "
+                f"({min(given, default='-')}-{max(given, default='-')})")
+        return note if len(given) == depth else (
+            f"{note}; the other slices hold no reference foreground and get no prompt "
+            "(NaN box, no clicks)")
+
 
 def uses_patches(cfg: DictConfig, data: RunData) -> bool:
     """A 3D dataset and a method whose card declares ``volumes: patches`` (the 3D path of

@@ -31,7 +31,7 @@ CELL_PATTERN = (
 )
 _CELL_RE = re.compile(
     r"dataset=(?P<dataset>[a-z0-9_]+)/method=(?P<method>[a-z0-9_]+)/"
-    r"backbone=(?P<backbone>[a-z0-9_]+)/prompt=(?P<prompt>[a-z0-9]+)/"
+    r"backbone=(?P<backbone>[a-z0-9_]+)/prompt=(?P<prompt>[a-z0-9_]+)/"
     r"fold=(?P<fold>\d+)/seed=(?P<seed>\d+)"
 )
 PROMPTS_PATTERN = "results/prompts/dataset={dataset}/protocol={protocol}/seed={seed}/prompts.json"
@@ -81,10 +81,12 @@ def skip_reason(config: dict[str, Any], run: Run,
         hint = " (its card does not declare slice-by-slice volumes)" if dims == "3d" else ""
         return f"{run.method} supports {card.get('dims')} only; {run.dataset} is {dims}{hint}"
     if run.prompt != NO_PROMPT:
-        kind = "box" if prompts.parse_protocol(run.prompt).box else "point"
+        protocol = prompts.parse_protocol(run.prompt)
+        kind = "box" if protocol.box else "point"
         takes = card.get("prompt", "none")
         if takes != kind:
             return f"{run.method} takes {takes} prompts; {run.prompt} is a {kind} protocol"
+        return prompts.check_dims(protocol, dims)
     return None
 
 

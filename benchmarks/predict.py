@@ -125,6 +125,7 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path, part: str = "test") ->
         try:
             masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
                                           threshold, patched)
+            message = data.prompt_note(case_id, masks[case_id].shape[-1])
         except DataError as err:
             status, message = "bad_input", str(err)
         except PredictionError as err:

@@ -14,7 +14,12 @@ Protocols (the grid axis ``prompt``), parsed by :func:`parse_protocol`:
 
 - ``box`` = ``box20``: the mask's box, each side moved outwards by 0-20 px drawn independently
   (MedSAM's ``bbox_shift=20``), clipped to the image; ``box0`` is the tight box;
-- ``pos<K>`` / ``pos<K>neg<M>``: K clicks drawn uniformly inside the mask, M outside it.
+- ``pos<K>`` / ``pos<K>neg<M>``: K clicks drawn uniformly inside the mask, M outside it;
+- on 3D data the name also says which slices are prompted: ``<protocol>_allslices`` (e.g.
+  ``box_allslices``) = every slice whose reference holds foreground gets its own box or clicks, as
+  above (slices without foreground get none, so a slice-wise method predicts them empty); the
+  file's 3D clicks ``(x, y, z)`` (click protocols) are for volumetric methods. A plain name on 3D
+  data, or a slice suffix on 2D data, is refused (:func:`check_dims`).
 
 A case with an empty reference (BUSI ``normal``, an absent organ) gets no box and no clicks, and
 ``"status": "empty_mask"``; methods decide what to do and the evaluation scores it as usual.
@@ -35,7 +40,9 @@ from benchmarks.io import write_text
 
 NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
 COORDINATES = "x=column (array axis 1), y=row (array axis 0), pixels; boxes xyxy inclusive"
-PROTOCOL_PATTERN = r"box\d*|pos\d+(neg\d+)?"  # every name parse_protocol accepts (wildcards)
+SLICE_SUFFIXES = ("allslices",)  # which slices of a volume are prompted (_<suffix> of the name)
+# every name parse_protocol accepts (Snakemake wildcard, schema pattern)
+PROTOCOL_PATTERN = r"(box\d*|pos\d+(neg\d+)?)(_allslices)?"
 _BOX = re.compile(r"^box(?P<jitter>\d+)?$")
 _POINTS = re.compile(r"^pos(?P<pos>\d+)(?:neg(?P<neg>\d+))?$")
 
@@ -53,17 +60,33 @@ class Protocol:
     jitter_px: int = 0
     n_pos: int = 0
     n_neg: int = 0
+    slices: str = ""  # 3D: which slices are prompted ("allslices"); "" = a 2D protocol
 
 
 def parse_protocol(name: str) -> Protocol:
-    """``box``, ``box<J>``, ``pos<K>`` or ``pos<K>neg<M>`` (see the module docstring)."""
-    if match := _BOX.match(name):
-        return Protocol(name, box=True, jitter_px=int(match["jitter"] or 20))
-    if match := _POINTS.match(name):
-        n_pos, n_neg = int(match["pos"]), int(match["neg"] or 0)
-        if n_pos + n_neg > 0:
-            return Protocol(name, box=False, n_pos=n_pos, n_neg=n_neg)
-    raise PromptError(f"unknown prompt protocol {name!r}; use box, box<J>, pos<K> or pos<K>neg<M>")
+    """``box``, ``box<J>``, ``pos<K>`` or ``pos<K>neg<M>``, optionally ``_allslices`` for 3D data
+    (see the module docstring)."""
+    base, _, slices = name.partition("_")
+    if slices in ("", *SLICE_SUFFIXES):
+        if match := _BOX.match(base):
+            return Protocol(name, box=True, jitter_px=int(match["jitter"] or 20), slices=slices)
+        if match := _POINTS.match(base):
+            n_pos, n_neg = int(match["pos"]), int(match["neg"] or 0)
+            if n_pos + n_neg > 0:
+                return Protocol(name, box=False, n_pos=n_pos, n_neg=n_neg, slices=slices)
+    raise PromptError(f"unknown prompt protocol {name!r}; use box, box<J>, pos<K> or pos<K>neg<M>"
+                      f", with _allslices on 3D data")
+
+
+def check_dims(protocol: Protocol, dims: str) -> str | None:
+    """Why ``protocol`` cannot prompt ``dims`` data (``None`` when it can): on 3D data the name
+    must say which slices are prompted, and a 2D image has no slices."""
+    if dims == "3d" and not protocol.slices:
+        return (f"prompt {protocol.name} names no prompted slices; on 3d data use "
+                f"{protocol.name}_allslices")
+    if dims != "3d" and protocol.slices:
+        return f"prompt {protocol.name} prompts slices of volumes; {dims} data has none"
+    return None
 
 
 def box_from_mask(mask: np.ndarray) -> list[int] | None:
@@ -135,6 +158,9 @@ def case_rng(seed: int, case_id: str) -> np.random.Generator:
 def make_prompts(loader: Any, dcfg: Any, split: dict, split_sha256: str, protocol: Protocol,
                  seed: int) -> dict[str, Any]:
     """The prompts document for every case of ``split`` (all folds; train and test alike)."""
+    problem = check_dims(protocol, dcfg.dims)
+    if problem is not None:
+        raise PromptError(f"{split['dataset_id']}: {problem}")
     refs = {ref.case_id: ref for ref in loader.list_cases(dcfg)}
     cases = {}
     for case_id in sorted(split["cases"]):

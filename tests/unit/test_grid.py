@@ -87,13 +87,14 @@ def resnet_takes_boxes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_prompt_axis_applies_to_prompted_methods_only(resnet_takes_boxes) -> None:
-    config = copy.deepcopy(CONFIG) | {"prompts": ["box", "box0", "pos1neg1"]}
+    config = copy.deepcopy(CONFIG) | {"prompts": ["box", "box0", "box0_allslices", "pos1neg1"]}
     runs, skipped = grid.expand(config)
-    resnet = {r.prompt for r in runs if r.method == "resnet_seg"}
-    assert resnet == {"box", "box0"} and {r.prompt for r in runs if r.method == "yolo_seg"} == {
-        "none"}
-    # 2 datasets (3D slice-wise too) x (resnet: 2 backbones x 2 box protocols + yolo: 1) x 2 folds
-    assert len(runs) == 2 * (2 * 2 + 1) * 2
+    resnet = {(r.dataset, r.prompt) for r in runs if r.method == "resnet_seg"}
+    assert resnet == {("synthetic_bus", "box"), ("synthetic_bus", "box0"),
+                      ("synthetic_ct", "box0_allslices")}  # 3D protocols name their slices
+    assert {r.prompt for r in runs if r.method == "yolo_seg"} == {"none"}
+    # 2D: resnet 2 backbones x 2 box protocols + yolo 1; 3D: resnet 2 x 1 + yolo 1; x 2 folds
+    assert len(runs) == (2 * 2 + 1 + 2 * 1 + 1) * 2
     clicks = [reason for run, reason in skipped if run.prompt == "pos1neg1"
               and run.dataset == "synthetic_bus"]
     assert clicks == ["resnet_seg takes box prompts; pos1neg1 is a point protocol"] * 4
