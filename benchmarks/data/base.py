@@ -184,7 +184,10 @@ def read_nifti_pair(image_path: str, label_path: str) -> tuple[np.ndarray, np.nd
                     "set them to the background intensity")
     raw = _finite(np.asarray(lab.dataobj), label_path, "label map",
                   "labels are integer ids; repair the label file")
-    return image, np.rint(raw).astype(np.int64), spacing
+    # Reorienting a non-RAS file (LPS: msam-demo, the TotalSegmentator MR) leaves a flipped view
+    # with negative strides, which torch.from_numpy refuses: one contiguous copy here, at load
+    # (the flipped original is freed), so every later stage holds one plain array.
+    return np.ascontiguousarray(image), np.rint(raw).astype(np.int64), spacing
 
 
 def _finite(arr: np.ndarray, path: str, what: str, fix: str) -> np.ndarray:

@@ -121,3 +121,20 @@ def test_report_table_lists_organs_then_their_mean() -> None:
         ("tct", "liver", 0.6), ("tct", "spleen", 0.2), ("tct", "mean", 0.4)]
     html = report_organs.section(summary)
     assert "trained_on" in html and html.index("spleen") < html.index(">mean<")
+
+
+def test_a_reoriented_lps_volume_loads_as_one_plain_array(tmp_path: Path) -> None:
+    import nibabel as nib
+    import numpy as np
+    import torch
+
+    from benchmarks.data.base import read_nifti_pair
+
+    data = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0])  # msam-demo and the TotalSegmentator MR are LPS
+    nib.save(nib.Nifti1Image(data, lps), str(tmp_path / "img.nii.gz"))
+    nib.save(nib.Nifti1Image((data > 10).astype(np.uint8), lps), str(tmp_path / "lab.nii.gz"))
+    image, labels, _ = read_nifti_pair(str(tmp_path / "img.nii.gz"), str(tmp_path / "lab.nii.gz"))
+    assert (image == data[::-1, ::-1, :]).all() and all(s > 0 for s in image.strides)
+    assert torch.from_numpy(image).shape == (2, 3, 4)  # negative strides would raise here
+    assert (labels == (data[::-1, ::-1, :] > 10)).all()
