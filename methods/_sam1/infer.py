@@ -130,3 +130,23 @@ def per_box(batch: dict, one: Callable[[Any, torch.Tensor], torch.Tensor],
         else:
             out.append(one(item, box).float())
     return torch.stack(out)
+
+
+def box_hooks(encode_one: Callable[[torch.nn.Module, torch.Tensor], Any],
+              decode_one: Callable[[torch.nn.Module, Any, torch.Tensor, Any], torch.Tensor]
+              ) -> tuple[Callable, Callable, Callable]:
+    """A box-prompted method's ``predict``, ``encode`` and ``decode`` (methods/_api.py) from its
+    per-image encoder ``encode_one(model, image)`` and per-box decoder ``decode_one(model,
+    features, box, cfg)`` (probabilities ``[1, H, W]``): the SAM-family split, written once."""
+
+    def predict(model: torch.nn.Module, batch: dict, cfg: Any) -> torch.Tensor:
+        return per_box(batch, lambda image, box: decode_one(model, encode_one(model, image), box,
+                                                            cfg))
+
+    def encode(model: torch.nn.Module, batch: dict, cfg: Any) -> list:
+        return [encode_one(model, image) for image in batch["image"]]
+
+    def decode(model: torch.nn.Module, features: list, batch: dict, cfg: Any) -> torch.Tensor:
+        return per_box(batch, lambda enc, box: decode_one(model, enc, box, cfg), features)
+
+    return predict, encode, decode

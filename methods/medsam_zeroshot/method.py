@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-from torch import nn
-
-from methods._api import Batch
 from methods._sam1 import infer, zero_shot
 
 
@@ -27,17 +23,7 @@ class Config(zero_shot.ZeroShotConfig):
 build = zero_shot.build  # medsam_vit_b.pth is a flat SAM-format state dict (methods-spec 1.2)
 
 
-def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
-    """MedSAM's probabilities at the original size, one box per image."""
-    return infer.per_box(batch, lambda image, box: infer.medsam_probabilities(model, image, box))
-
-
-def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[infer.SamFeatures]:
-    """MedSAM's image embedding per image (one encoder pass each)."""
-    return [infer.medsam_encode(model, image) for image in batch["image"]]
-
-
-def decode(model: nn.Module, features: list[infer.SamFeatures], batch: Batch, cfg: Config
-           ) -> torch.Tensor:
-    """``predict`` on cached embeddings: prompt encoder + mask decoder per box."""
-    return infer.per_box(batch, lambda enc, box: infer.medsam_decode(model, enc, box), features)
+# MedSAM's probabilities at the original size, one box per image; ``encode`` is its image
+# embedding (once per image), ``decode`` the prompt encoder + mask decoder on it.
+predict, encode, decode = infer.box_hooks(
+    infer.medsam_encode, lambda model, enc, box, cfg: infer.medsam_decode(model, enc, box))

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from methods import _sam2
-from methods._api import Batch
 from methods._sam1 import infer
 from methods._sam1.zero_shot import ZeroShotConfig
 
@@ -44,20 +43,9 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     return model
 
 
-def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
-    """Sigmoid of the upstream predictor's logits at the original size, one box per image; an
-    image whose box is NaN (empty reference: no prompt) gets an empty prediction."""
-    return infer.per_box(batch, lambda image, box: torch.sigmoid(
-        _sam2.box_logits(model, image, box, cfg.multimask)))
-
-
-def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[_sam2.Sam2Features]:
-    """``SAM2ImagePredictor.set_image`` per image: the part an interactive user waits for once."""
-    return [_sam2.encode_image(model, image) for image in batch["image"]]
-
-
-def decode(model: nn.Module, features: list[_sam2.Sam2Features], batch: Batch, cfg: Config
-           ) -> torch.Tensor:
-    """``predict`` on cached features: prompt encoder + mask decoder per box."""
-    return infer.per_box(batch, lambda enc, box: torch.sigmoid(
-        _sam2.decode_box(model, enc, box, cfg.multimask)), features)
+# Sigmoid of the upstream predictor's logits at the original size, one box per image (a NaN box,
+# empty reference: no prompt, gets an empty prediction); ``encode`` is
+# ``SAM2ImagePredictor.set_image``, ``decode`` its ``predict`` on the cached features.
+predict, encode, decode = infer.box_hooks(
+    _sam2.encode_image,
+    lambda model, enc, box, cfg: torch.sigmoid(_sam2.decode_box(model, enc, box, cfg.multimask)))

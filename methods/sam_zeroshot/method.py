@@ -9,9 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
-from methods._api import Batch
 from methods._sam1 import infer, zero_shot
 
 
@@ -26,19 +24,8 @@ class Config(zero_shot.ZeroShotConfig):
 build = zero_shot.build
 
 
-def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
-    """Sigmoid of ``SamPredictor``'s logits at the original size, one box per image."""
-    return infer.per_box(batch, lambda image, box: torch.sigmoid(
-        infer.sam_logits(model, image, box, cfg.multimask)))
-
-
-def encode(model: nn.Module, batch: Batch, cfg: Config) -> list[infer.SamFeatures]:
-    """``SamPredictor.set_image`` per image: the part an interactive user waits for once."""
-    return [infer.sam_encode(model, image) for image in batch["image"]]
-
-
-def decode(model: nn.Module, features: list[infer.SamFeatures], batch: Batch, cfg: Config
-           ) -> torch.Tensor:
-    """``predict`` on cached embeddings: prompt encoder + mask decoder per box."""
-    return infer.per_box(batch, lambda enc, box: torch.sigmoid(
-        infer.sam_decode(model, enc, box, cfg.multimask)), features)
+# Sigmoid of ``SamPredictor``'s logits at the original size, one box per image; ``encode`` is
+# ``SamPredictor.set_image`` (once per image), ``decode`` its ``predict`` on the cached embedding.
+predict, encode, decode = infer.box_hooks(
+    infer.sam_encode,
+    lambda model, enc, box, cfg: torch.sigmoid(infer.sam_decode(model, enc, box, cfg.multimask)))
