@@ -12,8 +12,9 @@ import pytest
 from benchmarks import check_data, cli
 from benchmarks.data import bus_uclm, busbra, busi, msam3d, nnunet3d, refuge
 from benchmarks.data.base import read_mask
+from tests.conftest import SHARED_DATA
 
-SHARED = (Path(__file__).resolve().parents[2] / "../shared/data").resolve()
+SHARED = SHARED_DATA.resolve()
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(),
                                 reason=f"{SHARED} absent: the real data samples are not here")
 SAFE = re.compile(r"^[A-Za-z0-9._-]+$")

@@ -10,8 +10,9 @@ import pytest
 from benchmarks import config, splits
 from benchmarks.data import busbra
 from benchmarks.data.base import CaseRef
+from tests.conftest import SHARED_DATA
 
-SHARED = (Path(__file__).resolve().parents[2] / "../shared/data").resolve()
+SHARED = SHARED_DATA.resolve()
 BUSBRA = SHARED / "busbra/BUSBRA"
 needs_busbra = pytest.mark.skipif(not BUSBRA.is_dir(), reason=f"{BUSBRA} absent (real sample)")
 
