@@ -66,6 +66,12 @@ def parse_path(path: str | Path) -> Run:
                int(parts["fold"]), int(parts["seed"]), parts["prompt"])
 
 
+def trained_run(run: Run, sources: dict[str, str]) -> Run:
+    """The cell whose model ``run`` uses: itself, or for an external test set the same cell of its
+    ``train_from`` dataset (``sources``: :func:`train_sources`)."""
+    return replace(run, dataset=sources.get(run.dataset, run.dataset))
+
+
 def skip_reason(config: dict[str, Any], run: Run,
                 sources: dict[str, str] | None = None) -> str | None:
     """Why a cell cannot run, or ``None``. ``sources``: :func:`train_sources` of the config (an

@@ -4,11 +4,11 @@
 Scheme (two halves, the cheap alternative to an inner k-fold): a fold's training cases are split
 into two patient-disjoint halves (:func:`benchmarks.splits.training_half`); one model of the
 earlier phase is trained on each half (``cli train --part train_half<h>``) and predicts the other
-half (``cli predict --part train_half<1-h> --soft``). Every training case thus gets a soft mask
-from a model that never saw it. ``predict`` writes ``oof.json`` beside ``predictions.npz``: the
-model's sha256, the part it was trained on, the cases it was trained on and the cases it
-predicted. :func:`load` refuses a file whose model trained on a case it predicted, a file of
-another split, and a training case that no file covers.
+half (``cli predict --part train_half<1-h>``: a training part keeps the masks soft). Every
+training case thus gets a soft mask from a model that never saw it. ``predict`` writes
+``oof.json`` beside ``predictions.npz``: the model's sha256, the part it was trained on, the cases
+it was trained on and the cases it predicted. :func:`load` refuses a file whose model trained on
+a case it predicted, a file of another split, and a training case that no file covers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.io import write_json
 
-OOF_FILE = "oof.json"  # beside predictions.npz of a `predict --soft --part train_half<h>` run
+OOF_FILE = "oof.json"  # beside predictions.npz of a `predict --part train_half<h>` run
 
 
 class OOFError(ValueError):
@@ -51,7 +51,7 @@ def _read(npz: Path, split_sha256: str) -> tuple[dict[str, Any], dict[str, np.nd
     record_path = npz.with_name(OOF_FILE)
     if not record_path.exists():
         raise OOFError(f"{record_path} not found: {npz} is not an out-of-fold prediction; make "
-                       "it with `cli predict --soft --part train_half<h>`")
+                       "it with `cli predict --part train_half<h>`")
     record = json.loads(record_path.read_text())
     if record["split_sha256"] != split_sha256:
         raise OOFError(f"{record_path}: made on split {record['split_sha256'][:12]}, this run "

@@ -43,7 +43,7 @@ def normalise(volume: np.ndarray, window: tuple[float, float] | None) -> np.ndar
     """Clip to ``window`` (None: the volume's percentiles) and scale to [0, 1], in place when the
     volume is float32 already (the loaders' dtype): no second copy."""
     out = np.asarray(volume, dtype=np.float32)
-    lo, hi = window if window is not None else np.percentile(out, volumes.PERCENTILES)
+    lo, hi = volumes.bounds(out, window)
     np.clip(out, lo, hi, out=out)
     out -= np.float32(lo)
     out *= np.float32(1.0 / max(float(hi) - float(lo), 1e-6))

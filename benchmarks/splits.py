@@ -159,8 +159,8 @@ def write_for(loader: Any, dcfg: Any, dataset_id: str, out: Path, train_from: st
     :mod:`benchmarks.config` (``config.dataset_config(cfg)`` gives both).
     """
     cases = loader.list_cases(dcfg)
-    folds = scheme_folds(loader, dcfg, cases)
-    if train_from:
+    if train_from:  # no folds of its own: an official scheme's fold file is not even read
         return write_split(out, make_split(dataset_id, cases, 0, 0, train_from=train_from))
+    folds = scheme_folds(loader, dcfg, cases)
     split = make_split(dataset_id, cases, dcfg.n_folds, dcfg.split_seed, dcfg.fold_scheme, folds)
     return write_split(out, split)

@@ -79,9 +79,16 @@ def describe(dcfg: Any, mcfg: Any) -> dict[str, Any]:
             "train_fg_fraction": float(dcfg.train_fg_fraction)}
 
 
+def bounds(volume: np.ndarray, window: tuple[float, float] | None) -> tuple[float, float]:
+    """The intensity range mapped to the output range: the window, or the volume's percentiles
+    (numpy scalars, as both callers computed them before)."""
+    lo, hi = window if window is not None else np.percentile(volume, PERCENTILES)
+    return lo, hi
+
+
 def to_uint8(volume: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
     """Clip a volume to the window (or its percentiles) and scale it to ``uint8``."""
-    lo, hi = window if window is not None else np.percentile(volume, PERCENTILES)
+    lo, hi = bounds(volume, window)
     scale = 255.0 / max(float(hi) - float(lo), 1e-6)
     out = np.empty(volume.shape, np.uint8)  # one uint8 copy, filled slice by slice
     for z in range(volume.shape[SLICE_AXIS]):

@@ -130,22 +130,17 @@ def container_for(stage):
 SOURCES = grid.train_sources(config)
 
 
-def _trained_cell(wc):
-    run = _run(wc)
-    return grid.Run(SOURCES.get(run.dataset, run.dataset), run.method, run.backbone, run.fold, run.seed, run.prompt)
-
-
 def trained(name):
     """``<cell>/train/<name>`` of the cell whose model a cell uses: its own, or for an external
     test set the same cell of its train_from dataset (a constant pattern when there is none)."""
     if not SOURCES:
         return f"{CELL}/train/{name}"
-    return lambda wc: f"results/runs/{_trained_cell(wc).path}/train/{name}"
+    return lambda wc: f"results/runs/{grid.trained_run(_run(wc), SOURCES).path}/train/{name}"
 
 
 def trained_targets(name):
     """``train/<name>`` of every cell that trains (external test sets train nothing of their own)."""
-    cells = {grid.Run(SOURCES.get(r.dataset, r.dataset), r.method, r.backbone, r.fold, r.seed, r.prompt) for r in RUNS}
+    cells = {grid.trained_run(run, SOURCES) for run in RUNS}
     return [f"results/runs/{run.path}/train/{name}" for run in sorted(cells)]
 
 
