@@ -25,7 +25,7 @@ test: setup
 	pytest -m "not gpu and not container"
 
 lint: setup
-	ruff check . && snakemake --lint
+	ruff check . && lint-imports && snakemake --lint
 
 clean-results:
 	rm -rf results/runs results/summary results/report results/status results/benchmarks results/throughput \

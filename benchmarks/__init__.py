@@ -1,5 +1,5 @@
-"""samseg-bench harness: everything that must be identical across methods (style guide B0.1)."""
+"""samseg-bench harness: everything that must be identical across methods (style guide B0.1).
 
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+Packages by role, each importing only the ones below it (ARCHITECTURE.md; checked by
+import-linter, `make lint`): cli -> stages -> report -> runs -> data | scoring -> core.
+"""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from benchmarks import offline
+from benchmarks.core import offline
 
 offline.apply()  # before any third-party import: no network attempt from any stage
 
@@ -23,7 +23,7 @@ def _stage(out: Path, stage: str) -> Iterator[None]:
     """Hold the lock of ``stage`` of the cell (or the dataset, for split and prompts) that ``out``
     belongs to, so that one process writes it at a time, and record running/done/failed there;
     configuration errors inside the block are recorded as failures too."""
-    from benchmarks import cell_lock, status
+    from benchmarks.runs import cell_lock, status
 
     found = status.owner(out)
     if not found:
@@ -56,7 +56,8 @@ def cmd_make_data(args: argparse.Namespace) -> int:
 
 def cmd_split(args: argparse.Namespace) -> int:
     """Write the patient-level split of one dataset."""
-    from benchmarks import config, splits
+    from benchmarks.data import splits
+    from benchmarks.runs import config
 
     with _stage(Path(args.out), "split"):
         cfg = config.compose_run(args.overrides, with_method=False)
@@ -68,7 +69,8 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train one grid cell; ``--out`` is its ``train/`` folder."""
-    from benchmarks import config, train
+    from benchmarks.runs import config
+    from benchmarks.stages import train
 
     with _stage(Path(args.out), "train"):
         cfg = config.compose_run(_with_split(args))
@@ -80,7 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the test fold with a trained model."""
-    from benchmarks import config, predict
+    from benchmarks.runs import config
+    from benchmarks.stages import predict
 
     with _stage(Path(args.out), "predict"):
         cfg = config.compose_run(_with_split(args))
@@ -93,7 +96,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """Score the predictions of one cell."""
     import json
 
-    from benchmarks import config, evaluate
+    from benchmarks.runs import config
+    from benchmarks.stages import evaluate
 
     with _stage(Path(args.out).parent, "evaluate"):
         resolved = Path(args.provenance).with_name("config.resolved.yaml")  # train writes both
@@ -106,7 +110,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_aggregate(args: argparse.Namespace) -> int:
     """Collect the files of the cells listed in ``--cells`` into ``results/summary``."""
-    from benchmarks import aggregate
+    from benchmarks.stages import aggregate
 
     aggregate.run(args.cells, args.results, Path(args.out))
     return 0
@@ -114,7 +118,7 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Render the HTML report from the summary tables."""
-    from benchmarks import report
+    from benchmarks.stages import report
 
     report.run(Path(args.summary), Path(args.out))
     print(f"report: {args.out}")
@@ -123,7 +127,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_throughput(args: argparse.Namespace) -> int:
     """Time one method x backbone x input size (latency, offline throughput, memory, FLOPs)."""
-    from benchmarks import config, throughput
+    from benchmarks.runs import config
+    from benchmarks.stages import throughput
 
     table = throughput.run(config.compose_throughput(args.overrides), Path(args.out))
     print(table.drop(columns=["error"], errors="ignore").to_string(index=False))
@@ -132,17 +137,17 @@ def cmd_throughput(args: argparse.Namespace) -> int:
 
 def cmd_throughput_summary(args: argparse.Namespace) -> int:
     """Collect the declared throughput files into one summary table (CSV and Parquet)."""
-    from benchmarks import throughput_grid
-    from benchmarks.io import write_summary
+    from benchmarks.core.io import write_summary
+    from benchmarks.runs import throughput_plan
 
-    write_summary(args.out, throughput_grid.collect(args.inputs))
+    write_summary(args.out, throughput_plan.collect(args.inputs))
     return 0
 
 
 def cmd_provenance_summary(args: argparse.Namespace) -> int:
     """One provenance row per trained cell (git, container, weights, budget) into the summary."""
-    from benchmarks import provenance_table
-    from benchmarks.io import write_summary
+    from benchmarks.core.io import write_summary
+    from benchmarks.report import provenance_table
 
     out = Path(args.out)
     write_summary(out, provenance_table.collect(args.cells, args.results, out.parent / ".cache"))
@@ -151,21 +156,22 @@ def cmd_provenance_summary(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """List methods and loaders and validate every card (``--markdown`` for the README)."""
-    from benchmarks import check
+    from benchmarks.stages import check
 
     return check.run(markdown=args.markdown)
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
     """Load every case of a dataset; print counts and problems (exit 1 when there are any)."""
-    from benchmarks import check_data
+    from benchmarks.stages import check_data
 
     return check_data.run(args.dataset, args.root, args.overrides)
 
 
 def cmd_prompts(args: argparse.Namespace) -> int:
     """Write the prompts file of one (dataset, split, protocol, seed)."""
-    from benchmarks import config, prompts
+    from benchmarks.data import prompts
+    from benchmarks.runs import config
 
     with _stage(Path(args.out), "prompts"):
         cfg = config.compose_run(args.overrides, with_method=False)
@@ -177,7 +183,7 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Rerun one grid cell (``--cell`` = its results path) as one cluster job; print its end."""
-    from benchmarks import grid, submit
+    from benchmarks.runs import grid, submit
 
     run = grid.parse_path(args.cell)
     slurm = {f"slurm_{k}": v for k, v in (("partition", args.partition),
@@ -190,7 +196,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Settle the records of killed jobs from Slurm's account; print every attempt that failed."""
-    from benchmarks import status
+    from benchmarks.runs import status
 
     table = status.failure_table(args.results)
     print(table.to_string(index=False) if len(table) else "no failed attempts")
@@ -201,7 +207,7 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     """Download the weights files a config needs into paths.checkpoints (login node, internet)."""
     import yaml
 
-    from benchmarks import fetch_weights
+    from benchmarks.stages import fetch_weights
 
     config = yaml.safe_load(Path(args.configfile).read_text())
     root = args.checkpoints or (config.get("paths") or {}).get("checkpoints", "checkpoints")
@@ -247,7 +253,7 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
     choices["train"].add_argument("--init", help="previous phase's model.pt (multi-phase methods)")
     choices["train"].add_argument("--part", default="train", choices=["train", "train_half0",
                                   "train_half1"], help="training cases: all, or one half (the "
-                                  "out-of-fold models of benchmarks/oof.py)")
+                                  "out-of-fold models of benchmarks/data/oof.py)")
     choices["train"].add_argument("--coarse-masks", action="append", default=[],
                                   help="an out-of-fold predictions.npz (multi-phase methods); "
                                   "once per training half")
@@ -280,20 +286,12 @@ def _extra_arguments(choices: dict[str, argparse.ArgumentParser]) -> None:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors caused by input or configuration: one line naming the key or file, no traceback."""
-    from benchmarks import (
-        cell_lock,
-        config,
-        evaluate,
-        fetch_weights,
-        grid,
-        oof,
-        prompts,
-        registry,
-        splits,
-        weights,
-    )
+    from benchmarks.core import registry, weights
+    from benchmarks.core.io import ResultsWriteError
+    from benchmarks.data import oof, prompts, splits
     from benchmarks.data.base import DataError
-    from benchmarks.io import ResultsWriteError
+    from benchmarks.runs import cell_lock, config, grid
+    from benchmarks.stages import evaluate, fetch_weights
     from methods._api import WeightsError
 
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,

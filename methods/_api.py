@@ -28,11 +28,11 @@ and ``method.py``, which must define:
   Tensor``: the SAM-family split into the image encoder (run once per image) and the prompt
   encoder + mask decoder (run per prompt/click on the cached ``features``). ``decode(model,
   encode(model, batch, cfg), batch, cfg)`` must equal ``predict(model, batch, cfg)`` (a contract
-  test checks it); the throughput stage (``benchmarks/throughput.py``) then times the two halves
-  separately. Methods without the split are timed end to end only.
+  test checks it); the throughput stage (``benchmarks/stages/throughput.py``) then times the two
+  halves separately. Methods without the split are timed end to end only.
 - optional ``Config.window``: ``[lo, hi]`` intensity window for 3D data, replacing the dataset's
-  (``benchmarks/volumes.py``). A card with ``dims: [.., 3d]`` and ``volumes: slices`` gets volumes
-  as windowed slices: ``meta`` then holds the volume's ``case_id`` and the ``slice_index``.
+  (``benchmarks/data/volumes.py``). A card with ``dims: [.., 3d]`` and ``volumes: slices`` gets
+  volumes as windowed slices: ``meta`` then holds the volume's ``case_id`` and the ``slice_index``.
 
 Zero-shot methods (a foundation model evaluated untouched, as a reference row) declare
 ``trainer: none`` and a ``zero_shot_reason`` in ``card.yaml`` and define only ``Config``,
@@ -85,7 +85,7 @@ class Batch(TypedDict, total=False):
         0 bg, -1 padding as in SAM), for click protocols. Unprompted runs get neither.
     coarse: float32 ``[B, 1, H, W]`` in [0, 1] (training only, phases given ``cli train
         --coarse-masks``): an earlier phase's out-of-fold soft prediction of each image, from a
-        model that did not train on it (:mod:`benchmarks.oof`), resized and flipped with it.
+        model that did not train on it (:mod:`benchmarks.data.oof`), resized and flipped with it.
     meta: one :class:`Meta` per sample.
     """
 

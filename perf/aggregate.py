@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python perf/aggregate.py [--cells 20000]``. A generated results tree
 (tests/results_tree.py: two cases per cell, a benchmark file and a status record per cell's
-evaluate stage) is aggregated by :func:`benchmarks.aggregate.run` three times: from nothing,
+evaluate stage) is aggregated by :func:`benchmarks.stages.aggregate.run` three times: from nothing,
 again with nothing changed, and after one more cell finished. The reference, timed in the same
 run, is what the aggregate did before: one ``pandas.read_csv`` per metrics file, then concat.
 """
@@ -19,7 +19,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import aggregate, grid  # noqa: E402
+from benchmarks.runs import grid  # noqa: E402
+from benchmarks.stages import aggregate
 from tests import results_tree  # noqa: E402
 
 

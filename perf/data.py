@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.data import bus_uclm, busbra, busi, refuge  # noqa: E402
+from benchmarks.data.loaders import bus_uclm, busbra, busi, refuge  # noqa: E402
 
 SHARED = (Path(__file__).resolve().parents[1] / "../shared/data").resolve()
 DATASETS = {

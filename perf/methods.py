@@ -63,7 +63,8 @@ def param_counts(method_id: str, backbone: str, tiny: bool, phase: str | None = 
                  ) -> tuple[int, int]:
     """Total and trainable parameters as the harness trains them (zero-shot: 0 trainable);
     ``phase``: that phase's frozen prefixes (multi-phase methods)."""
-    from benchmarks import registry, train
+    from benchmarks.core import registry
+    from benchmarks.stages import train
 
     module = registry.import_method(method_id)
     extra = {"variant": "tiny", "image_size": 64} if tiny else {}
@@ -77,7 +78,7 @@ def param_counts(method_id: str, backbone: str, tiny: bool, phase: str | None = 
 
 
 def print_params() -> None:
-    from benchmarks import registry
+    from benchmarks.core import registry
 
     print("\n| method | backbone | size | params total | params trainable (share) |")
     print("|---|---|---|---:|---:|")

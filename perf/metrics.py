@@ -1,4 +1,4 @@
-"""Time and peak memory of benchmarks/metrics.py vs MONAI vs medpy, printed as one table.
+"""Time and peak memory of benchmarks/scoring/metrics.py vs MONAI vs medpy, printed as one table.
 
 Run: ``.venv/bin/python perf/metrics.py``. Every call runs in a forked child that first makes a
 small warm-up call (lazy imports, per-spacing tables, thread pools), then the timed one. The parent
@@ -30,7 +30,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import metrics  # noqa: E402
+from benchmarks.scoring import metrics  # noqa: E402
 
 CASES = {
     "2D 512² compact": ((512, 512), (0.7, 0.5), False),

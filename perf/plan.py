@@ -26,7 +26,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchmarks import grid, registry, throughput_grid  # noqa: E402
+from benchmarks.core import registry  # noqa: E402
+from benchmarks.runs import grid, throughput_plan  # noqa: E402
 
 BARE = '''
 import yaml
@@ -150,7 +151,7 @@ def setup(root: Path, config: dict) -> dict[str, tuple[Path, Path]]:
             "\t".join(map(str, row)) + "\n" for row in
             [("dataset", "method", "backbone", "prompt", "fold", "seed")]
             + [(r.dataset, r.method, r.backbone, r.prompt, r.fold, r.seed) for r in runs]))
-        (workdir / "throughput.txt").write_text("\n".join(throughput_grid.targets(config)))
+        (workdir / "throughput.txt").write_text("\n".join(throughput_plan.targets(config)))
         dirs[name] = (workdir, snakefile)
     (root / "bare.smk").write_text(BARE)
     return dirs

@@ -1,5 +1,5 @@
-"""Our batch-1 latency (benchmarks/throughput.py) vs a bare ``torch.utils.benchmark.Timer`` loop
-over the same model and the same call, in one run, printed side by side.
+"""Our batch-1 latency (benchmarks/stages/throughput.py) vs a bare ``torch.utils.benchmark.Timer``
+loop over the same model and the same call, in one run, printed side by side.
 
 Run: ``.venv/bin/python perf/throughput.py`` (CPU here; on a GPU host add ``--device cuda``:
 Timer synchronises CUDA itself, ours uses CUDA events). Both time the identical closure
@@ -19,14 +19,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import offline  # noqa: E402
+from benchmarks.core import offline  # noqa: E402
 
 offline.apply()
 
 import torch  # noqa: E402
 import torch.utils.benchmark as tb  # noqa: E402
 
-from benchmarks import config, throughput, timing  # noqa: E402
+from benchmarks.core import timing  # noqa: E402
+from benchmarks.runs import config  # noqa: E402
+from benchmarks.stages import throughput  # noqa: E402
 
 MODELS = {  # the demo's tiny CPU variants (config.yaml)
     "resnet_seg/resnet18": ["method=resnet_seg", "method.backbone=resnet18",

@@ -6,7 +6,7 @@ only the harness's own buffers are measured (a real network adds its weights and
 
 - ``baseline``: the process with torch and the volume loaded (the float32 volume itself);
 - ``slices``: a 2D method's path (uint8 windowed copy, one slice at a time, stacked bool mask);
-- ``patches``: a 3D method's path (:mod:`benchmarks.patches`): the volume normalised in place,
+- ``patches``: a 3D method's path (:mod:`benchmarks.data.patches`): the volume normalised in place,
   MONAI sliding-window inference of the tiny ``unet3d`` (random init, patch 128x128x64 at the
   volume's spacing, Gaussian blending, overlap 0.25 to keep the CPU run near a minute: the
   buffers do not depend on the overlap, only the number of windows does), thresholded to a bool
@@ -51,7 +51,7 @@ def _run_path(path: str, shape: tuple[int, ...]) -> dict[str, float]:
     import monai.inferers  # noqa: F401 - every path pays the same imports, so they cancel out
     import torch
 
-    from benchmarks import patches, volumes
+    from benchmarks.data import patches, volumes
     from methods.unet3d import method as unet3d
 
     mcfg = unet3d.Config(variant="tiny", patch_size=PATCH, target_spacing=[0.8, 0.8, 2.5],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import offline
+from benchmarks.core import offline
 
 offline.apply()  # tests run offline exactly as the CLI does
 
@@ -39,7 +39,8 @@ def ct_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bus_split(bus_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-fold patient-level split of ``bus_root``."""
-    from benchmarks import config, splits
+    from benchmarks.data import splits
+    from benchmarks.runs import config
 
     cfg = config.compose_run(
         ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
@@ -53,7 +54,8 @@ def bus_split(bus_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bus_prompts(bus_root: Path, bus_split: Path, tmp_path_factory: pytest.TempPathFactory
                 ) -> dict[str, Path]:
     """Pinned prompts files of ``bus_split``, one per protocol kind (``box``, ``point``)."""
-    from benchmarks import config, prompts
+    from benchmarks.data import prompts
+    from benchmarks.runs import config
 
     cfg = config.compose_run(
         ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
@@ -71,7 +73,7 @@ PROTOCOL_OF_KIND = {"box": "box", "point": "pos3neg1"}  # card `prompt:` -> a pr
 
 def prompt_overrides(method: str, bus_prompts: dict[str, Path]) -> list[str]:
     """``prompt=...`` and ``prompts_file=...`` for a prompted method (nothing otherwise)."""
-    from benchmarks import registry
+    from benchmarks.core import registry
 
     kind = registry.read_card(method).get("prompt", "none")
     if kind == "none":

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from benchmarks import grid
+from benchmarks.runs import grid
 
 METRICS_HEADER = ("dataset,method,backbone,prompt,variant,fold,seed,weights,case_id,subset,"
                   "message,empty_ref,empty_pred,distance_unit,dice,iou,hd95,status\n")

@@ -1,1 +1,2 @@
-"""Dataset adapters (one module per dataset, see ``base.py`` for the contract)."""
+"""Cases and pixels: the dataset loaders (``loaders/``), splits, pinned prompts, volumes as slices
+or patches, method batches and out-of-fold masks."""

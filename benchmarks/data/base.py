@@ -1,6 +1,6 @@
 """The dataset adapter contract and the PNG/NIfTI readers every loader shares.
 
-A loader is the module ``benchmarks/data/<id>.py`` defining:
+A loader is the module ``benchmarks/data/loaders/<id>.py`` defining:
 
 - ``Config``: a dataclass extending :class:`DatasetConfig`;
 - ``list_cases(cfg) -> list[CaseRef]``: every case of the release, in a stable order, with the
@@ -36,7 +36,7 @@ class DatasetConfig:
 @dataclass
 class VolumeConfig(DatasetConfig):
     """Fields of every 3D loader: how its volumes become the slices of 2D methods
-    (:mod:`benchmarks.volumes`)."""
+    (:mod:`benchmarks.data.volumes`)."""
 
     dims: str = "3d"
     window: list[float] = field(default_factory=list)  # [lo, hi] in file units; [] = percentiles

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 from scipy import ndimage as ndi
 
-from benchmarks.io import atomic_path, write_table
+from benchmarks.core.io import atomic_path, write_table
 
 BUS_SHAPE = (128, 160)  # (H, W): small enough for CPU training, non-square to exercise resizing
 CT_SHAPE = (48, 48, 20)  # (X, Y, Z)

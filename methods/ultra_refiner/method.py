@@ -5,7 +5,7 @@ Three phases (card ``phases:``), each trained by the harness from the previous p
 1. ``coarse``: TransUNet alone, 0.5 CE + 0.5 Dice, SGD 0.01 / momentum 0.9 / wd 1e-4, poly decay.
 2. ``refiner``: SAM's prompt encoder + mask decoder (image encoder frozen) on coarse masks: per
    sample, with probability ``oof_ratio`` the out-of-fold Phase-1 prediction the harness puts in
-   ``batch["coarse"]`` (two-halves scheme, benchmarks/oof.py), else one simulated from the
+   ``batch["coarse"]`` (two-halves scheme, benchmarks/data/oof.py), else one simulated from the
    reference (``corrupt.py``); loss BCE + Dice + MSE(predicted IoU, true IoU).
 3. ``joint``: end to end, w_c * L_coarse + w_r * L_refined, two AdamW groups, cosine, clip 1.0.
 

@@ -4,7 +4,7 @@ Isensee et al., nnU-Net (Nature Methods 2021), "3d_fullres": kernel sizes and st
 target spacing and the patch size (:mod:`methods.unet3d.plan`), 32 filters doubling per level up
 to 320, instance norm + leaky ReLU (DynUNet's defaults are nnU-Net's), deep supervision with
 weights 1/2^i normalised to sum 1, and Dice + cross-entropy. The harness owns everything around the
-network (card ``volumes: patches``, :mod:`benchmarks.patches`): intensity normalisation,
+network (card ``volumes: patches``, :mod:`benchmarks.data.patches`): intensity normalisation,
 resampling to ``target_spacing``, foreground-oversampled patches and sliding-window inference.
 
 Batches are 3D: ``image`` float32 ``[B, 1, X, Y, Z]`` (already normalised by the harness) and

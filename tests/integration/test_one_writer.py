@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import cell_lock, status
+from benchmarks.runs import cell_lock, status
 from tests.conftest import REPO, run_overrides
 
 CELL = "dataset=synthetic_bus/method=resnet_seg/backbone=resnet18/prompt=none/fold=0/seed=0"

@@ -1,4 +1,4 @@
-"""Out-of-fold Phase-1 masks for UltraRefiner's Phase 2 (benchmarks/oof.py), through the real
+"""Out-of-fold Phase-1 masks for UltraRefiner's Phase 2 (benchmarks/data/oof.py), through the real
 harness on the synthetic set: two half models, each predicting the half it did not see, and a
 Phase-2 run that trains on them. Tiny sizes, 2 steps per model."""
 
@@ -12,7 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import cases, config, oof, predict, splits, train, weights
+from benchmarks.core import weights
+from benchmarks.data import oof, splits
+from benchmarks.runs import config
+from benchmarks.stages import cases, predict, train
 from methods.ultra_refiner import method as ultra
 from tests.conftest import run_overrides
 

@@ -70,7 +70,7 @@ def test_coarse_and_refined_are_scored_per_case(refiner_run: Path) -> None:
 
 @pytest.mark.slow
 def test_each_phase_starts_from_the_previous_one(refiner_run: Path) -> None:
-    from benchmarks.weights import sha256_file
+    from benchmarks.core.weights import sha256_file
 
     cell = next((refiner_run / "results" / "runs").glob("dataset=busbra/*/*/*/fold=0/seed=0"))
     coarse, refiner = (cell / f"phase={p}" / "train" for p in ("coarse", "refiner"))
@@ -85,8 +85,8 @@ def test_each_phase_starts_from_the_previous_one(refiner_run: Path) -> None:
 
 @pytest.mark.slow
 def test_phase_two_trained_on_masks_of_models_that_never_saw_them(refiner_run: Path) -> None:
-    from benchmarks import oof, splits
-    from benchmarks.weights import sha256_file
+    from benchmarks.core.weights import sha256_file
+    from benchmarks.data import oof, splits
 
     cell = next((refiner_run / "results" / "runs").glob("dataset=busbra/*/*/*/fold=0/seed=0"))
     split, _ = splits.read_split(next((refiner_run / "results" / "splits").rglob("split.json")))

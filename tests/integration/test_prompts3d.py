@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cases, config, evaluate, grid, predict, prompts, registry, splits, train
+from benchmarks.core import registry
+from benchmarks.data import prompts, splits
+from benchmarks.runs import config, grid
+from benchmarks.stages import cases, evaluate, predict, train
 
 BASE = ["dataset=synthetic_ct", "dataset_id=synthetic_ct", "dataset.n_folds=3"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import registry
+from benchmarks.core import registry
 from tests.integration.test_dryrun import job_counts, snakemake
 
 pytestmark = pytest.mark.slow

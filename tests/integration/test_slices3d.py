@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import cases, config, evaluate, predict, splits, train
+from benchmarks.data import splits
+from benchmarks.runs import config
+from benchmarks.stages import cases, evaluate, predict, train
 
 
 @pytest.fixture(scope="module")

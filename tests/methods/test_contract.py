@@ -15,7 +15,10 @@ import pandas as pd
 import pytest
 import torch
 
-from benchmarks import batches, cases, check, config, predict, registry, train, weights
+from benchmarks.core import registry, weights
+from benchmarks.data import batches
+from benchmarks.runs import config
+from benchmarks.stages import cases, check, predict, train
 from tests.conftest import prompt_overrides, run_overrides
 
 ALL_METHODS = registry.list_methods()
@@ -177,7 +180,7 @@ def test_throughput_input_runs_and_split_hooks_match_predict(method: str, bus_ro
                                                               bus_prompts: dict) -> None:
     """The throughput stage's synthetic batch (with the card's prompt kind) goes through
     ``predict``; where a method has the ``encode``/``decode`` split, it equals ``predict``."""
-    from benchmarks import throughput
+    from benchmarks.stages import throughput
 
     module, mcfg, _ = _setup(method, bus_root, bus_split, bus_prompts)
     model = _build(module, mcfg).eval()

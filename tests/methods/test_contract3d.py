@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import batches, cases, config, patches, registry, splits, train
+from benchmarks.core import registry
+from benchmarks.data import batches, patches, splits
+from benchmarks.runs import config
+from benchmarks.stages import cases, train
 
 PATCH_METHODS = [m for m in registry.list_methods()
                  if registry.read_card(m).get("volumes") == "patches"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmarks import train
+from benchmarks.stages import train
 from methods import _sam2
 from methods._api import WeightsError
 from methods.esam2_bls import method as esam2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import train
+from benchmarks.stages import train
 from methods import _sam2
 from methods._api import WeightsError
 from methods.sam2_zeroshot import method as zs
@@ -26,7 +26,7 @@ def _image() -> np.ndarray:
 
 
 def _batch(image: np.ndarray, box: np.ndarray = BOX) -> dict:
-    pixels = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)  # as cases.image_tensor
+    pixels = torch.from_numpy(image).permute(2, 0, 1).float().div(255.0)  # as batches.image_tensor
     return {"image": pixels[None], "box": torch.from_numpy(box)[None]}
 
 

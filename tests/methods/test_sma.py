@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import train
+from benchmarks.stages import train
 from methods.sma import method as sma
 
 TOL = 1e-5  # issue 10: max abs difference of probabilities at the original size

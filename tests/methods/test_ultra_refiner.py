@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from benchmarks import train
+from benchmarks.stages import train
 from methods._sam1 import arch
 from methods.ultra_refiner import corrupt, method, prompts
 from methods.ultra_refiner.model import sam_pixels
@@ -204,7 +204,8 @@ def test_refiner_sam_call_equals_sam_predictor() -> None:
 
 
 def test_phase_labels_and_card_checks() -> None:
-    from benchmarks import check, registry
+    from benchmarks.core import registry
+    from benchmarks.stages import check
 
     assert registry.phases("ultra_refiner") == ["coarse", "refiner", "joint"]
     assert registry.scored_phases("ultra_refiner") == ["coarse"]

@@ -8,8 +8,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks import batches, cases, config, registry, splits, train
+from benchmarks.core import registry
+from benchmarks.data import batches, splits
 from benchmarks.data.base import Sample
+from benchmarks.runs import config
+from benchmarks.stages import cases, train
 from methods._api import Budget, TrainData
 from methods.yolo_seg import fit_data
 from tests.conftest import run_overrides

@@ -193,7 +193,7 @@ def test_results_equal_a_local_run(slurm_run, local_run) -> None:
 
 
 def test_cancelled_job_is_retried_with_scaled_resources_and_recorded(slurm_run) -> None:
-    from benchmarks import status
+    from benchmarks.runs import status
 
     killed = slurm_run["killed"]
     assert killed, "no training job was seen running; nothing was cancelled"
@@ -216,7 +216,7 @@ def test_cancelled_job_is_retried_with_scaled_resources_and_recorded(slurm_run) 
 
 
 def test_submit_reruns_one_cell_on_slurm(slurm_run) -> None:
-    from benchmarks import grid
+    from benchmarks.runs import grid
 
     workdir = slurm_run["workdir"]
     cell = grid.parse_path(next((workdir / "results" / "runs").rglob("method=resnet_seg/*/*/*/*")))

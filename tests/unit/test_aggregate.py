@@ -11,8 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import aggregate, filecache, grid
-from benchmarks.io import write_json
+from benchmarks.core import filecache
+from benchmarks.core.io import write_json
+from benchmarks.runs import grid
+from benchmarks.stages import aggregate
 from tests import results_tree
 
 ROWS = [  # (case, status, subset, empty_ref, empty_pred, dice)

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import check_data, splits
-from benchmarks.data import bus_uclm, busbra, busi, nnunet3d
+from benchmarks.data import splits
 from benchmarks.data.base import SKIP_KEY, DataError
+from benchmarks.data.loaders import bus_uclm, busbra, busi, nnunet3d
+from benchmarks.stages import check_data
 
 GREEN = (0, 255, 0)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import config, registry
+from benchmarks.core import registry
+from benchmarks.runs import config
 
 BASE = ["dataset=synthetic_bus", "dataset_id=x"]
 

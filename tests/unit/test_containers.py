@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import containers, registry
+from benchmarks.core import registry
+from benchmarks.runs import containers
 
 
 @pytest.mark.parametrize("stack", ["sam", "ultralytics", "eval"])

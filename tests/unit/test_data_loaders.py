@@ -9,9 +9,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from benchmarks import check_data, cli
-from benchmarks.data import bus_uclm, busbra, busi, msam3d, nnunet3d, refuge
+from benchmarks import cli
 from benchmarks.data.base import read_mask
+from benchmarks.data.loaders import bus_uclm, busbra, busi, msam3d, nnunet3d, refuge
+from benchmarks.stages import check_data
 from tests.conftest import SHARED_DATA
 
 SHARED = SHARED_DATA.resolve()

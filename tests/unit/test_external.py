@@ -8,9 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import config, evaluate, grid, report_organs, splits
-from benchmarks.data import nifti_pairs
+from benchmarks.data import splits
 from benchmarks.data.base import CaseRef, DataError
+from benchmarks.data.loaders import nifti_pairs
+from benchmarks.report import organs
+from benchmarks.runs import config, grid
+from benchmarks.stages import evaluate
 
 
 def _config(**external: dict) -> dict:
@@ -116,10 +119,10 @@ def test_report_table_lists_organs_then_their_mean() -> None:
         "prompt": ["none"] * 4, "trained_on": ["syn"] * 4, "n_cases": [1, 1, 1, 5],
         "dice_mean": [0.2, 0.6, 0.4, 0.9], "hd95_mean": [3.0, 1.0, 2.0, 0.5],
         "distance_unit": ["mm"] * 4})
-    table = report_organs.organ_table(summary)
+    table = organs.organ_table(summary)
     assert list(zip(table["dataset"], table["organ"], table["dice_mean"], strict=True)) == [
         ("tct", "liver", 0.6), ("tct", "spleen", 0.2), ("tct", "mean", 0.4)]
-    html = report_organs.section(summary)
+    html = organs.section(summary)
     assert "trained_on" in html and html.index("spleen") < html.index(">mean<")
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import cli, fetch_weights, registry, weights
+from benchmarks import cli
+from benchmarks.core import registry, weights
+from benchmarks.stages import fetch_weights
 
 BLOB = bytes(range(256)) * 4096  # 1 MiB
 SHA = hashlib.sha256(BLOB).hexdigest()

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from benchmarks import grid
+from benchmarks.runs import grid
 
 CONFIG = {
     "paths": {"data_root": "."},

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, io
-from benchmarks.io import atomic_path, write_text
+from benchmarks import cli
+from benchmarks.core import io
+from benchmarks.core.io import atomic_path, write_text
 
 
 def test_crash_keeps_previous_content(tmp_path: Path) -> None:

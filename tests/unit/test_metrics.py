@@ -1,4 +1,4 @@
-"""Known-answer tests of benchmarks/metrics.py on tiny masks (values worked out by hand)."""
+"""Known-answer tests of benchmarks/scoring/metrics.py on tiny masks (values worked out by hand)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import metrics
+from benchmarks.scoring import metrics
 
 
 def _mask(shape: tuple[int, ...], *boxes: tuple[slice, ...]) -> np.ndarray:

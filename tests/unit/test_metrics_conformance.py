@@ -1,4 +1,5 @@
-"""benchmarks/metrics.py against MONAI, medpy and DeepMind's surface-distance on random shapes.
+"""benchmarks/scoring/metrics.py against MONAI, medpy and DeepMind's surface-distance on random
+shapes.
 
 Equal to 1e-6 (relative, MONAI works in float32) under the same definition; where a library
 defines a metric differently, the difference is asserted exactly:
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from benchmarks import metrics
+from benchmarks.scoring import metrics
 
 monai_metrics = pytest.importorskip("monai.metrics", reason="monai is a test-only dependency")
 medpy_binary = pytest.importorskip("medpy.metric.binary", reason="medpy is test-only")

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import aggregate, cases, config, evaluate, grid, splits
-from benchmarks.io import write_table
+from benchmarks.core.io import write_table
+from benchmarks.data import splits
+from benchmarks.runs import config, grid
+from benchmarks.stages import aggregate, cases, evaluate
 
 ORGANS = {"spleen": 1, "liver": 6}  # BTCV ids (nnunet3d.BTCV_LABELS)
 

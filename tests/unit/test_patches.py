@@ -1,4 +1,4 @@
-"""The harness's 3D patch path (benchmarks/patches.py) with known answers: a pointwise "model"
+"""The harness's 3D patch path (benchmarks/data/patches.py) with known answers: a pointwise "model"
 whose answer is known at every voxel, shapes at known world coordinates, seeded sampling."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import patches
+from benchmarks.data import patches
 from benchmarks.data.base import Sample
 
 

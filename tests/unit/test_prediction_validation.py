@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import cases, config, evaluate
-from benchmarks.io import write_table
+from benchmarks.core.io import write_table
+from benchmarks.runs import config
+from benchmarks.stages import cases, evaluate
 from tests.conftest import run_overrides
 
 

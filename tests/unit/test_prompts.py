@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import batches, cases, cli, prompts
+from benchmarks import cli
+from benchmarks.data import batches, prompts
+from benchmarks.stages import cases
 
 
 def _asymmetric_mask() -> np.ndarray:
@@ -126,7 +128,7 @@ def test_clicks_are_padded_with_label_minus_one_and_batched() -> None:
 
 
 def test_run_data_hands_each_case_its_pinned_prompt(bus_root: Path, tmp_path: Path) -> None:
-    from benchmarks import config
+    from benchmarks.runs import config
 
     data = ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
             "dataset.n_folds=2"]

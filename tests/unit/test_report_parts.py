@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import published, report_figures, report_grid
-from benchmarks.io import write_summary
-from benchmarks.provenance_table import under_budget
+from benchmarks.core.io import write_summary
+from benchmarks.report import figures, glance, published
+from benchmarks.report.provenance_table import under_budget
 
 PUBLISHED = pd.DataFrame([
     {"method": "m", "dataset": "d", "label": "average", "metric": "dice", "value": 0.80,
@@ -68,7 +68,7 @@ def test_glance_counts_states_per_method_and_dataset() -> None:
                             "stage": "train", "state": "failed"}])
     skipped = pd.DataFrame([{"dataset": "d2", "method": "a", "backbone": "b", "prompt": "none",
                              "fold": 0, "seed": 0, "reason": "3d"}])
-    values, classes = report_grid.glance(metrics, status, skipped)
+    values, classes = glance.glance(metrics, status, skipped)
     assert values.loc["a", "d1"] == "1 failed, 1 random init"
     assert classes.loc["a", "d1"] == "bad" and classes.loc["a", "d2"] == "skip"
     assert values.loc["c", "d1"] == "1 done" and classes.loc["c", "d1"] == "ok"
@@ -80,7 +80,7 @@ def test_warnings_name_all_empty_and_under_trained_cells() -> None:
                            "recommended_budget": "max_steps 2000"},
                           {"cell": "c2", "under_budget": "", "recommended_budget": ""}])
     speed = pd.DataFrame([{"mode": "offline", "batch": 8, "status": "oom"}])
-    text = report_grid.warnings(SUMMARY, cells, pd.DataFrame({"state": ["done"]}), speed)
+    text = glance.warnings(SUMMARY, cells, pd.DataFrame({"state": ["done"]}), speed)
     assert text[0].startswith("Random init: m ")
     assert sum(t.startswith("All predictions empty: m/b3 on d") for t in text) == 1
     assert sum(t.startswith("Under-trained: c1 ran max_steps 120 < 2000") for t in text) == 1
@@ -97,7 +97,7 @@ def test_under_budget_compares_only_the_keys_a_cell_has() -> None:
 def test_pareto_front_keeps_points_nothing_beats_on_both_axes() -> None:
     points = pd.DataFrame({"speed": [10, 20, 30, 5, 25], "dice": [0.9, 0.85, 0.6, 0.95, 0.5]},
                           index=list("abcde"))
-    front = report_figures.pareto_front(points, "speed", "dice")
+    front = figures.pareto_front(points, "speed", "dice")
     assert front.index.tolist() == ["d", "a", "b", "c"]
 
 
@@ -110,6 +110,7 @@ def test_summary_tables_get_a_parquet_copy(tmp_path: Path) -> None:
 
 
 def test_report_modules_do_not_import_torch() -> None:
-    code = ("import sys, benchmarks.report, benchmarks.throughput_grid, "
-            "benchmarks.provenance_table; assert 'torch' not in sys.modules, 'torch imported'")
+    code = ("import sys, benchmarks.stages.report, benchmarks.runs.throughput_plan, "
+            "benchmarks.report.provenance_table; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])

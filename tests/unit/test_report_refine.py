@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks import report_refine
+from benchmarks.report import refine
 
 
 def _rows(method: str, dice: list[float], hd95: list[float]) -> list[dict]:
@@ -18,7 +18,7 @@ def test_gain_is_paired_and_counts_worse_cases() -> None:
     metrics = pd.DataFrame(_rows("m:coarse", [0.5, 0.6, 0.9, 0.2], [10, 8, 2, 30])
                            + _rows("m", [0.7, 0.6, 0.8, 0.6], [6, 8, 3, 10])
                            + _rows("other", [0.1] * 4, [1] * 4))
-    table = report_refine.refinement_gain(metrics)
+    table = refine.refinement_gain(metrics)
     assert len(table) == 1
     row = table.iloc[0]
     assert (row["method"], row["from"], row["n_cases"], row["n_worse"]) == ("m", "coarse", 4, 1)
@@ -26,8 +26,8 @@ def test_gain_is_paired_and_counts_worse_cases() -> None:
     assert row["share_worse"] == pytest.approx(0.25)
     assert row["hd95_change"] == pytest.approx((-4 + 0 + 1 - 20) / 4)
     assert row["ci_low"] <= row["gain"] <= row["ci_high"]
-    assert "Refinement gain" in report_refine.section(metrics)
+    assert "Refinement gain" in refine.section(metrics)
 
 
 def test_no_multi_phase_rows_no_section() -> None:
-    assert report_refine.section(pd.DataFrame(_rows("m", [0.5], [1.0]))) == ""
+    assert refine.section(pd.DataFrame(_rows("m", [0.5], [1.0]))) == ""

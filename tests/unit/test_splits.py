@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks import config, splits
-from benchmarks.data import busbra
+from benchmarks.data import splits
 from benchmarks.data.base import CaseRef
+from benchmarks.data.loaders import busbra
+from benchmarks.runs import config
 from tests.conftest import SHARED_DATA
 
 SHARED = SHARED_DATA.resolve()
@@ -84,7 +85,7 @@ def test_busbra_kfold_by_case_and_bad_official_k() -> None:
 
 
 def test_official_scheme_needs_a_loader_that_has_one() -> None:
-    from benchmarks.data import synthetic_bus
+    from benchmarks.data.loaders import synthetic_bus
 
     dcfg = synthetic_bus.Config(fold_scheme="official")
     with pytest.raises(splits.SplitError, match="defines no official folds"):

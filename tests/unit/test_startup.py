@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import cases, config, grid
-from benchmarks.io import write_json, write_table, write_text
+from benchmarks.core.io import write_json, write_table, write_text
+from benchmarks.runs import config, grid
+from benchmarks.stages import cases
 from tests.conftest import REPO
 
 PROBE = """import json, sys

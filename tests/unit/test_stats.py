@@ -1,4 +1,5 @@
-"""Known-answer tests of benchmarks/stats.py (vs scipy.stats / scikit-posthocs) and report_stats."""
+"""Known-answer tests of benchmarks/scoring/stats.py (vs scipy.stats / scikit-posthocs) and of the
+report's significance sections."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats as ss
 
-from benchmarks import report_stats, stats
+from benchmarks.report import significance
+from benchmarks.scoring import stats
 
 sp = pytest.importorskip("scikit_posthocs", reason="scikit-posthocs is a test-only dependency")
 
@@ -128,7 +130,7 @@ def test_cliques_join_methods_within_the_critical_difference():
 
 def test_stats_sections_with_one_method_say_what_is_needed(tmp_path):
     df = _tidy({("d", "a"): np.array([0.5, 0.6, 0.7])})
-    html = "".join(report_stats.stats_sections(df, tmp_path / "figures"))
+    html = "".join(significance.stats_sections(df, tmp_path / "figures"))
     assert "needs &gt;= 2 methods" in html or "needs >= 2 methods" in html
     assert not (tmp_path / "figures").exists()
 
@@ -137,10 +139,10 @@ def test_stats_sections_draw_the_cd_diagram_and_count_cases(tmp_path):
     rng = np.random.default_rng(2)
     df = _tidy({(f"d{d}", m): rng.random(8) for d in range(3) for m in "abc"}, seeds=2)
     df.loc[df.index[:3], "status"] = "failed"
-    html = "".join(report_stats.stats_sections(df, tmp_path / "figures"))
+    html = "".join(significance.stats_sections(df, tmp_path / "figures"))
     assert (tmp_path / "figures" / "cd_dice.png").stat().st_size > 1000
     png = (tmp_path / "figures" / "cd_dice.png").read_bytes()
-    assert report_stats.png_img(png, "CD diagram dice") in html  # inlined: one-file report
-    counts = report_stats.counts(df).set_index(["dataset", "method"])
+    assert significance.png_img(png, "CD diagram dice") in html  # inlined: one-file report
+    counts = significance.counts(df).set_index(["dataset", "method"])
     assert counts.loc[("d0", "a"), ["n_runs", "n_total", "n_failed", "n_empty_ref"]].tolist() == [
         4, 16, 3, 2]

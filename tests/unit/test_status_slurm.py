@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import status
+from benchmarks.runs import status
 
 CELL = "dataset=synthetic_bus/method=resnet_seg/backbone=resnet18/prompt=none/fold=0/seed=0"
 OOM_LINE = ("slurmstepd: error: StepId=19.0 exceeded memory limit (1318989824 > 1048576000), "

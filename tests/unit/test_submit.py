@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks import grid, status, submit
+from benchmarks.runs import grid, status, submit
 from tests.conftest import REPO
 
 RESNET = grid.Run("synthetic_bus", "resnet_seg", "resnet18", 0, 0)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.data import synthetic, synthetic_bus, synthetic_ct
+from benchmarks.data import synthetic
+from benchmarks.data.loaders import synthetic_bus, synthetic_ct
 
 
 def test_same_seed_same_pixels() -> None:

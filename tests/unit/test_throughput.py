@@ -12,7 +12,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from benchmarks import throughput, throughput_grid, timing
+from benchmarks.core import timing
+from benchmarks.runs import throughput_plan
+from benchmarks.stages import throughput
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +49,7 @@ def test_percentiles_of_known_times() -> None:
 
 _RSS_PROBE = """
 import torch
-from benchmarks import timing
+from benchmarks.core import timing
 cpu = torch.device("cpu")
 timing.reset_peaks(cpu)
 before = timing.read_peaks(cpu)["peak_rss_mib"]
@@ -140,7 +142,7 @@ def test_synthetic_batch_carries_the_prompt_kind() -> None:
 
 
 def test_a_3d_patch_method_is_timed_on_its_patch() -> None:
-    from benchmarks import config
+    from benchmarks.runs import config
 
     cfg = config.compose_throughput(["method=unet3d", "method.variant=tiny", "device=cpu",
                                      "method.patch_size=[32,32,16]", "warmup=1", "iters=2",
@@ -159,16 +161,16 @@ CONFIG = {"methods": {"resnet_seg": {"backbones": ["resnet18", "resnet34"],
 
 
 def test_throughput_grid_is_method_backbone_size_once() -> None:
-    cells = throughput_grid.cells(CONFIG)
+    cells = throughput_plan.cells(CONFIG)
     assert cells == [{"method": "resnet_seg", "backbone": "resnet18", "size": "128"},
                      {"method": "resnet_seg", "backbone": "resnet34", "size": "128"},
                      {"method": "yolo_seg", "backbone": "l", "size": "native"}]
-    sized = throughput_grid.cells(CONFIG | {"throughput": {"sizes": [256, 512]}})
+    sized = throughput_plan.cells(CONFIG | {"throughput": {"sizes": [256, 512]}})
     assert [c["size"] for c in sized] == ["256", "512"] * 3
 
 
 def test_overrides_put_the_size_before_the_method_overrides() -> None:
-    text = throughput_grid.overrides(CONFIG | {"throughput": {"overrides": ["iters=5"]}},
+    text = throughput_plan.overrides(CONFIG | {"throughput": {"overrides": ["iters=5"]}},
                                      "resnet_seg", "resnet34", "256")
     assert text.split() == ["method=resnet_seg", "method.backbone=resnet34", "size=256",
                             "paths.checkpoints=checkpoints", "method.image_size=128", "iters=5"]
@@ -180,6 +182,6 @@ def test_headline_takes_the_largest_batch_that_fitted() -> None:
             base | {"mode": "offline", "batch": 1, "status": "ok", "images_per_s": 150.0},
             base | {"mode": "offline", "batch": 2, "status": "ok", "images_per_s": 280.0},
             base | {"mode": "offline", "batch": 4, "status": "oom", "stop_reason": "oom at 4"}]
-    head = throughput_grid.headline(pd.DataFrame(rows)).iloc[0]
+    head = throughput_plan.headline(pd.DataFrame(rows)).iloc[0]
     assert (head["best_batch"], head["images_per_s"], head["latency_ms_p50"]) == (2, 280.0, 5.0)
     assert head["status"] == "ok" and head["stop_reason"] == "oom at 4"

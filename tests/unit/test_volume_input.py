@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import volumes
-from benchmarks.data import nnunet3d
+from benchmarks.data import volumes
 from benchmarks.data.base import DataError
+from benchmarks.data.loaders import nnunet3d
 
 
 def _nifti(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import volumes
+from benchmarks.data import volumes
 from benchmarks.data.base import Sample
 
 
@@ -75,7 +75,8 @@ def test_stack_returns_the_original_shape() -> None:
 
 
 def test_slices_get_their_own_per_slice_box_from_the_volume_prompt() -> None:
-    from benchmarks import batches, cases, prompts
+    from benchmarks.data import batches, prompts
+    from benchmarks.stages import cases
 
     sample = _volume_sample()
     protocol = prompts.parse_protocol("box0")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmarks import weights
+from benchmarks.core import weights
 from methods._api import WeightsError, load_state_dict_strict
 
 
@@ -86,7 +86,8 @@ def test_strict_load_allows_declared_head_only(tmp_path: Path) -> None:
 @pytest.mark.parametrize("method", ["resnet_seg", "yolo_seg"])
 def test_garbage_with_the_right_checksum_names_the_file(tmp_path: Path, method: str) -> None:
     """Issue 9 item 7: torch's error advised weights_only=False (arbitrary code; never right)."""
-    from benchmarks import config, registry
+    from benchmarks.core import registry
+    from benchmarks.runs import config
 
     path = tmp_path / "garbage.pt"
     path.write_bytes(b"not a checkpoint " * 64)

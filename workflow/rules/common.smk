@@ -7,7 +7,9 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))  # benchmarks/ and method
 
 from snakemake.utils import validate
 
-from benchmarks import containers, grid, prompts, registry, throughput_grid
+from benchmarks.runs import containers, grid, throughput_plan
+from benchmarks.data import prompts
+from benchmarks.core import registry
 
 validate(config, schema="../schemas/config.schema.yaml")
 # A multi-organ entry (`organs: [...]`) becomes one dataset id per organ: <id>__<organ>.
@@ -27,7 +29,7 @@ CELL = f"results/runs/{grid.CELL_PATTERN}"
 BENCH = f"results/benchmarks/{grid.CELL_PATTERN}"
 LOG = f"results/logs/{grid.CELL_PATTERN}"
 SPLIT = "results/splits/dataset={dataset}/split.json"
-PUBLISHED = str(Path(workflow.basedir).parent / "benchmarks" / "published.csv")  # repo data
+PUBLISHED = str(Path(workflow.basedir).parent / "benchmarks" / "report" / "published.csv")  # repo data
 
 
 wildcard_constraints:
@@ -37,7 +39,7 @@ wildcard_constraints:
     fold=r"\d+",
     seed=r"\d+",
     prompt=f"{grid.NO_PROMPT}|{prompts.PROTOCOL_PATTERN}",
-    size=rf"\d+|{throughput_grid.NATIVE}",
+    size=rf"\d+|{throughput_plan.NATIVE}",
 
 
 def _run(wc):
@@ -126,7 +128,7 @@ def container_for(stage):
 
 
 # External test sets (`train_from:`): their cells use the train/ files of the same cell of the
-# dataset they name, so a set with one labelled volume is never trained on (benchmarks/grid_data.py).
+# dataset they name, so a set with one labelled volume is never trained on (benchmarks/runs/datasets.py).
 SOURCES = grid.train_sources(config)
 
 

@@ -8,7 +8,7 @@
 PHASES = {m: registry.phases(m) for m in config["methods"]}
 SCORED_PHASES = {m: registry.scored_phases(m) for m in config["methods"]}
 PHASE_CELL = f"{CELL}/phase={{phase}}"
-# Out-of-fold models of a phase that a later phase trains on (card `oof_of:`, benchmarks/oof.py):
+# Out-of-fold models of a phase that a later phase trains on (card `oof_of:`, benchmarks/data/oof.py):
 # <cell>/phase=<p>/half=<h>/train/ is trained on training half h and its predict/ holds the soft
 # masks of the other half.
 OOF_CELL = f"{PHASE_CELL}/half={{half}}"

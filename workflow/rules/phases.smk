@@ -79,7 +79,7 @@ rule evaluate_phase:
         "--split {input.split} {params.overrides} > {log} 2>&1"
 
 
-# Out-of-fold masks of an earlier phase (benchmarks/oof.py): one model per training half ...
+# Out-of-fold masks of an earlier phase (benchmarks/data/oof.py): one model per training half ...
 rule train_oof:
     input:
         split=SPLIT,

@@ -1,5 +1,5 @@
 # Pinned prompt files: one per (dataset, protocol, seed), made from the split and read by every
-# prompted method (benchmarks/prompts.py documents the protocols and the (x, y) convention).
+# prompted method (benchmarks/data/prompts.py documents the protocols and the (x, y) convention).
 
 
 rule make_prompts:

@@ -1,13 +1,13 @@
 # Throughput: once per method x backbone x input size, apart from the accuracy runs (no dataset,
 # fold or seed axis). GPU stage on Slurm (card resources.throughput, exclusive node via the
-# profile); on the CPU in the demo. benchmarks/throughput.py documents what is measured.
+# profile); on the CPU in the demo. benchmarks/stages/throughput.py documents what is measured.
 
 
 rule measure_throughput:
     output:
-        throughput_grid.PATTERN,
+        throughput_plan.PATTERN,
     params:
-        overrides=lambda wc: throughput_grid.overrides(config, wc.method, wc.backbone, wc.size),
+        overrides=lambda wc: throughput_plan.overrides(config, wc.method, wc.backbone, wc.size),
     threads: 2
     resources:
         **resources_for("throughput"),
@@ -22,7 +22,7 @@ rule measure_throughput:
 
 rule summarize_throughput:
     input:
-        throughput_grid.targets(config),
+        throughput_plan.targets(config),
     output:
         report(
             "results/summary/throughput.csv",

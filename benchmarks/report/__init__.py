@@ -1,0 +1,1 @@
+"""Building blocks and sections of the HTML report (no torch); assembled by ``stages.report``."""

@@ -1,0 +1,1 @@
+"""Per-case metrics and the statistics over cases and cells (no torch)."""

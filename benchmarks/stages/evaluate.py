@@ -1,0 +1,138 @@
+"""Score predictions from disk against references, strictly (style guide B9.4).
+
+Every test case of the split gets one row. A missing, failed or invalid prediction scores the worst
+values and keeps its status; a case whose own files are unreadable is recorded as ``bad_input``
+with no scores (a data problem, counted and shown, not charged to the method).
+"""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from benchmarks.core import registry
+from benchmarks.core.io import read_table, write_table
+from benchmarks.data.base import DataError
+from benchmarks.runs import config
+from benchmarks.scoring import metrics
+from benchmarks.stages import cases
+
+METRICS = (*metrics.OVERLAP, *metrics.DISTANCES, "nsd")
+
+
+class PredictionFileError(ValueError):
+    """A predictions file that cannot be read; the message names it and the fix."""
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Every mask in ``predictions.npz`` (a truncated or damaged file is named, with the fix)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+        raise PredictionFileError(
+            f"{path}: cannot read the predictions ({type(err).__name__}: {err}); the file is "
+            "truncated or damaged (a predict job killed mid-copy?): delete it and rerun the "
+            "predict stage of this cell") from err
+
+
+def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
+    """Why a stored prediction is not a binary mask of ``shape`` (``None`` when it is one)."""
+    if pred.shape != tuple(shape):
+        return f"prediction shape {pred.shape} != reference {tuple(shape)}"
+    if pred.dtype == bool:
+        return None
+    if not np.issubdtype(pred.dtype, np.number):
+        return f"prediction dtype {pred.dtype} is not boolean or numeric"
+    if not np.isfinite(pred).all():
+        return f"prediction has {int((~np.isfinite(pred)).sum())} NaN or infinite pixels"
+    values = np.unique(pred)
+    if not np.isin(values, (0, 1)).all():
+        return (f"prediction values {values[:5].tolist()} are not in {{0, 1}} (probabilities or "
+                "0/255 images must be thresholded by the predict stage)")
+    return None
+
+
+def _prediction_status(pred_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, dict[str, str]]]:
+    masks = read_predictions(pred_dir / "predictions.npz")
+    table = read_table(pred_dir / "cases.csv")
+    table["message"] = table["message"].astype(object).fillna("")
+    return masks, {r.case_id: {"status": r.status, "message": r.message}
+                   for r in table.itertuples()}
+
+
+def score_case(sample: Any, pred: np.ndarray | None, status: str, ecfg: Any) -> dict[str, Any]:
+    """Metrics of one case under the recorded protocol; worst values unless status is ok."""
+    spacing = sample.spacing_mm
+    if pred is None or status != "ok":
+        return {**metrics.worst_metrics(sample.mask.shape, spacing),
+                "status": status if status != "ok" else "missing"}
+    reason = invalid_reason(pred, sample.mask.shape)
+    if reason is not None:
+        return {**metrics.worst_metrics(sample.mask.shape, spacing), "status": "invalid_prediction",
+                "message": reason}
+    values = metrics.case_metrics(pred.astype(bool), sample.mask, spacing, ecfg.hd95,
+                                  ecfg.empty_one, ecfg.nsd_tolerance)
+    return {**values, "status": "ok"}
+
+
+def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any) -> dict:
+    recorded = status.get(case_id, {"status": "missing", "message": "no row in cases.csv"})
+    try:
+        sample = data.load(case_id)
+    except DataError as err:
+        return {"case_id": case_id, "status": "bad_input", "message": str(err),
+                **dict.fromkeys(METRICS, np.nan)}
+    row = {"case_id": case_id, "subset": sample.subset, "message": recorded["message"],
+           "empty_ref": not sample.mask.any(),
+           "empty_pred": bool(case_id in masks and not np.nan_to_num(masks[case_id]).any()),
+           "distance_unit": "px" if sample.spacing_mm is None else "mm",
+           "label": sample.meta.get("label", "")}  # the label id scored (3D label maps)
+    return row | score_case(sample, masks.get(case_id), recorded["status"], ecfg)
+
+
+def method_fields(cfg: DictConfig) -> dict[str, Any]:
+    """Config fields a method's card names under ``result_fields:`` (choices such as a prompt
+    variant that every result row must carry)."""
+    fields = registry.read_card(config.method_id(cfg)).get("result_fields") or []
+    return {name: cfg.method.get(name) for name in fields}
+
+
+def trained_on(cfg: DictConfig, split: dict[str, Any], provenance: dict[str, Any]) -> str:
+    """Which dataset's training folds made the model: this one, or for an external test set the
+    ``train_from`` dataset its split names; ``none`` for a zero-shot model (nothing trained)."""
+    if provenance.get("trainer") == "none":
+        return "none"
+    return str(split.get("train_from") or cfg.dataset_id)
+
+
+def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) -> pd.DataFrame:
+    """Write the per-case metrics table of one cell to ``out``."""
+    data = cases.open_run(cfg)
+    masks, status = _prediction_status(pred_dir)
+    rows = [_row(cid, data, masks, status, cfg.eval) for cid in data.case_ids(cfg.fold, "test")]
+    table = pd.DataFrame(rows)
+    identity = {
+        "dataset": cfg.dataset_id, "organ": OmegaConf.select(cfg, "dataset.organ", default=""),
+        # an earlier phase of a multi-phase method is its own row: <id>:<phase>
+        "method": registry.result_label(config.method_id(cfg), cfg.method.get("phase")),
+        "backbone": cfg.method.backbone, "prompt": cfg.prompt, "variant": cfg.method.variant,
+        "fold": cfg.fold, "seed": cfg.seed,
+        "weights": provenance.get("weights", "unknown"),
+        "training": "zero_shot" if provenance.get("trainer") == "none" else "trained",
+        "trained_on": trained_on(cfg, data.split, provenance),
+        "split_sha256": data.split_sha256, "prompts_sha256": data.prompts_sha256 or "",
+        "hd95_definition": cfg.eval.hd95, "empty_policy": metrics.empty_policy(cfg.eval.empty_one),
+        "nsd_tolerance": cfg.eval.nsd_tolerance,
+        "threshold": cfg.eval.threshold,
+        **method_fields(cfg),
+    }
+    table = pd.concat([pd.DataFrame([identity] * len(table)), table], axis=1)
+    write_table(out, table)
+    return table
