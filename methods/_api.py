@@ -44,6 +44,17 @@ parameters) and ``config.resolved.yaml``. Result rows carry ``training: zero_sho
 
 Prompted methods (``prompt: box`` or ``point``) find the run's pinned prompt in every batch
 (``box`` or ``points``/``point_labels``, see :class:`Batch`), in training and in ``predict``.
+
+Interactive methods (card ``interactive: true``; they must also define ``encode``/``decode``)
+are scored round by round: the harness calls ``encode`` once per image (or volume) and then
+``decode`` once per round on the cached features. Round 0 is the box alone; before every later
+round the harness places one corrective click from the method's own previous prediction and
+passes, in the same batch, ``box`` (unchanged), ``points``/``point_labels`` (every click so far,
+in order; 1 foreground, 0 background) and ``previous`` (the method's own probabilities of the
+round before, at image size). ``decode`` must use all three and must not place clicks itself.
+Without ``points`` and ``previous`` it is the plain box decode (``decode(encode(x)) ==
+predict(x)`` still holds). For native 3D methods (``volumes: patches``) points are ``(x, y, z)``
+voxel indices and ``previous`` is ``[B, 1, D, H, W]``.
 Shared upstream building blocks live in underscore folders (``methods/_sam1``) that methods import
 without importing each other.
 
@@ -82,7 +93,10 @@ class Batch(TypedDict, total=False):
     box: float32 ``[B, 4]``, xyxy in pixels of ``image``, from the run's pinned prompts file
         (box protocols); NaN where the reference is empty (no prompt to give).
     points: float32 ``[B, N, 2]`` (x, y) in pixels; ``point_labels`` int64 ``[B, N]`` (1 fg,
-        0 bg, -1 padding as in SAM), for click protocols. Unprompted runs get neither.
+        0 bg, -1 padding as in SAM), for click protocols and the corrective clicks of interactive
+        rounds. Unprompted runs get neither. Native 3D methods get ``[B, N, 3]`` (x, y, z).
+    previous: float32 ``[B, 1, H, W]`` (``[B, 1, D, H, W]`` in 3D) in [0, 1]: the method's own
+        prediction of the previous interactive round (interactive rounds after the first only).
     coarse: float32 ``[B, 1, H, W]`` in [0, 1] (training only, phases given ``cli train
         --coarse-masks``): an earlier phase's out-of-fold soft prediction of each image, from a
         model that did not train on it (:mod:`benchmarks.data.oof`), resized and flipped with it.
@@ -95,6 +109,7 @@ class Batch(TypedDict, total=False):
     points: torch.Tensor
     point_labels: torch.Tensor
     coarse: torch.Tensor
+    previous: torch.Tensor
     meta: list[Meta]
 
 
