@@ -88,7 +88,8 @@ def window_start(shape: Sequence[int], size: Sequence[int], rng: np.random.Gener
 
 def training_patch(sample: Sample, mcfg: Any, force_fg: bool, rng: np.random.Generator
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One ``[1, *patch]`` image patch and its ``uint8`` mask (linear resampling, >= 0.5)."""
+    """One ``[1, *patch]`` image patch and its ``uint8`` mask (linear resampling, then > 0.5,
+    the suite's one threshold rule)."""
     size = window_voxels(sample.spacing_mm, mcfg.target_spacing, mcfg.patch_size)
     centre = None
     if force_fg and sample.mask.any():
@@ -98,7 +99,7 @@ def training_patch(sample: Sample, mcfg: Any, force_fg: bool, rng: np.random.Gen
     image = torch.from_numpy(crop(sample.image, start, size))[None, None]
     mask = torch.from_numpy(crop(sample.mask, start, size).astype(np.float32))[None, None]
     patch = tuple(mcfg.patch_size)
-    return resample(image, patch)[0], (resample(mask, patch)[0] >= 0.5).to(torch.uint8)
+    return resample(image, patch)[0], (resample(mask, patch)[0] > 0.5).to(torch.uint8)
 
 
 def forced_items(batch_size: int, fg_fraction: float) -> list[bool]:

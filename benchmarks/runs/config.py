@@ -35,7 +35,7 @@ class PathsConfig:
 class EvalConfig:
     """The evaluation protocol, recorded in every metrics file."""
 
-    threshold: float = 0.5  # probability threshold (never applied to logits); methods-spec Part 9
+    threshold: float = 0.5  # foreground = probability > threshold (strict; never logits), Part 9
     hd95: str = "max_directed"  # "max_directed" (MONAI/DeepMind) or "pooled" (medpy)
     empty_one: str = "diagonal"  # HD95 when exactly one mask is empty: "diagonal" or "nan"
     nsd_tolerance: float = 1.0  # tau of NSD (surface Dice), in the distance unit (mm, else px)

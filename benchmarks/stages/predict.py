@@ -74,8 +74,10 @@ def predict_image(module: Any, model: Any, mcfg: Any, data: cases.RunData, sampl
 
 
 def thresholded(prob: np.ndarray, threshold: float | None) -> np.ndarray:
-    """The binary mask, or with ``threshold=None`` (out-of-fold runs) the float16 probabilities."""
-    return prob.astype(np.float16) if threshold is None else prob >= threshold
+    """The binary mask ``prob > threshold`` (strictly: a probability of exactly 0.5 is background,
+    methods-spec Part 9 and results/README.md "Metric conventions"), or with ``threshold=None``
+    (out-of-fold runs) the float16 probabilities."""
+    return prob.astype(np.float16) if threshold is None else prob > threshold
 
 
 def predict_case(module: Any, model: Any, mcfg: Any, data: cases.RunData, case_id: str,

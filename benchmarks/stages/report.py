@@ -137,8 +137,9 @@ def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
 def _definitions(metrics: pd.DataFrame) -> str:
     words = (
         "<ul><li><b>Dice</b> = 2|P∩R| / (|P|+|R|) and <b>IoU</b> = |P∩R| / |P∪R| per case, on "
-        "binary masks in the original image space (probabilities thresholded at the recorded "
-        "threshold, never logits); the table mean is over cases (folds pooled).</li>"
+        "binary masks in the original image space (foreground where the probability is strictly "
+        "above the recorded threshold, never logits); the table mean is over cases (folds "
+        "pooled).</li>"
         "<li><b>HD95</b>: the larger of the two directed 95th-percentile surface distances "
         "(max_directed, MONAI/DeepMind family) or both directions pooled (pooled, medpy), as "
         "recorded; in mm where the file has spacing, else in pixels.</li>"

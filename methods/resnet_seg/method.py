@@ -1,6 +1,6 @@
 """Mask R-CNN with a ResNet-FPN backbone (torchvision), the seeds' "ResNet" baseline.
 
-One foreground class ("lesion"/"organ"); instance masks with score >= ``score_threshold`` are
+One foreground class ("lesion"/"organ"); instance masks with score > ``score_threshold`` are
 merged into one probability map per image by a pixel-wise maximum (methods-spec 4.1 ORs them).
 """
 
@@ -126,7 +126,7 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     outputs = model(list(batch["image"]))
     probs = []
     for image, out in zip(batch["image"], outputs, strict=True):
-        keep = out["scores"] >= cfg.score_threshold
+        keep = out["scores"] > cfg.score_threshold  # strictly, as methods-spec 4.1
         masks = out["masks"][keep]
         empty = torch.zeros((1, *image.shape[-2:]), device=image.device)
         probs.append(masks.amax(dim=0) if len(masks) else empty)
