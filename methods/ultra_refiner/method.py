@@ -185,12 +185,26 @@ def coarse_inputs(batch: Batch, cfg: Config, gen: torch.Generator
     return torch.stack(chosen).to(mask.device), from_oof.to(mask.device)
 
 
+def training_frame(image: torch.Tensor, cfg: Config) -> torch.Tensor:
+    """An original-size image ``[B, 3, H, W]`` as the training batches show it: squashed to
+    ``image_size`` x ``image_size`` by an antialiased bilinear resize, the harness's training
+    resize (``benchmarks.data.batches.resized``; a test holds the two equal). From this frame
+    TransUNet and SAM get their inputs exactly as in training (``model.inputs``): SAM sees the
+    224 image upsampled to 1024, as the reference (methods-spec 6.4), never a sharper one."""
+    size = (cfg.image_size, cfg.image_size)
+    if tuple(image.shape[-2:]) == size:
+        return image.float()
+    return F.interpolate(image.float(), size=size, mode="bilinear", align_corners=False,
+                         antialias=True)
+
+
 def predict(model: UltraRefiner, batch: Batch, cfg: Config) -> torch.Tensor:
     """Phase ``coarse``: TransUNet's foreground softmax; later phases: sigmoid of the refined
-    logits; bilinear to the batch's image size."""
+    logits; computed on the training frame, then bilinear to the batch's image size."""
     size = batch["image"].shape[-2:]
+    image = training_frame(batch["image"], cfg)
     if cfg.phase == "coarse":
-        prob = torch.softmax(model.coarse_logits(batch["image"]), 1)[:, 1:]
+        prob = torch.softmax(model.coarse_logits(image), 1)[:, 1:]
     else:
-        prob = torch.sigmoid(model(batch["image"])["refined"])
+        prob = torch.sigmoid(model(image)["refined"])
     return F.interpolate(prob, size=size, mode="bilinear", align_corners=False).clamp(0, 1)

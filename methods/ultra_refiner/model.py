@@ -36,8 +36,8 @@ def sam_pixels(image: torch.Tensor, size: int, norm: str) -> torch.Tensor:
     ``sam``: x255 then SAM's pixel mean/std (``Sam.preprocess``), the convention the SAM files were
     trained with; ``medsam``: per-image min-max to [0, 1] with no mean/std (MedSAM_Inference.py).
     The reference's Phase 2 applied the 0-255 mean/std to [0, 1] images (an almost constant input;
-    methods-spec 6.5): here the image is scaled to 0-255 first. Squares are resized directly
-    (batches are square in training; original-size images are squashed as in MedSAM).
+    methods-spec 6.5): here the image is scaled to 0-255 first. The image is the training frame
+    (``image_size`` squares, in training and at predict: ``method.training_frame``), upsampled.
     """
     x = F.interpolate(image.float(), size=(size, size), mode="bilinear", align_corners=False)
     if norm == "sam":

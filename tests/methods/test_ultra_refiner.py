@@ -224,3 +224,45 @@ def test_phase_labels_and_card_checks() -> None:
     assert check.phase_problems("card", later) and check.phase_problems("card", last)
     assert check.phase_problems("card", [{"name": "a"}, {"name": "b", "oof_of": "a"},
                                          {"name": "c"}]) == []
+
+
+def _recorded_inputs(model: torch.nn.Module) -> tuple[dict, list]:
+    """Forward pre-hooks that keep what TransUNet and SAM's image encoder are given."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [part.register_forward_pre_hook(
+        lambda _m, args, name=name: seen.__setitem__(name, args[0].detach().clone()))
+        for name, part in (("transunet", model.coarse), ("sam", model.sam.image_encoder))]
+    return seen, hooks
+
+
+@pytest.mark.parametrize("phase", ["coarse", "joint"])
+def test_predict_feeds_transunet_and_sam_the_training_geometry(phase: str) -> None:
+    """Issue 21 item 1: for a non-square image of another size than the training size, the
+    TransUNet input and the SAM input built at predict are the tensors built for training (the
+    harness's resize to image_size, then SAM's upsampling of that frame; methods-spec 6.4)."""
+    import numpy as np
+
+    from benchmarks.data import batches
+    from benchmarks.data.base import Sample
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((75, 110, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((75, 110), bool)
+    mask[20:50, 30:80] = True
+    sample = Sample("c", image, mask, None)
+    cfg = method.phase_config(dataclasses.replace(TINY, phase=phase))
+    torch.manual_seed(0)
+    model = method.build(cfg, None).eval()
+    seen, hooks = _recorded_inputs(model)
+    with torch.no_grad():
+        method.train_step(model, batches.collate([batches.resized(sample, cfg.image_size)]), cfg)
+        trained = dict(seen)
+        seen.clear()
+        prob = method.predict(model, batches.original_batch(sample), cfg)
+    for hook in hooks:
+        hook.remove()
+    assert prob.shape == (1, 1, 75, 110)
+    assert set(seen) == set(trained) == ({"transunet"} if phase == "coarse" else
+                                         {"transunet", "sam"})
+    for name, tensor in trained.items():
+        assert torch.equal(seen[name], tensor), name
