@@ -42,8 +42,10 @@ sha256, re-verified and loaded by ``build`` at predict time), ``train_log.csv`` 
 not trained, the reason), ``provenance.json`` (``trainer: none``, the reason, 0 trainable
 parameters) and ``config.resolved.yaml``. Result rows carry ``training: zero_shot``.
 
-Prompted methods (``prompt: box`` or ``point``) find the run's pinned prompt in every batch
-(``box`` or ``points``/``point_labels``, see :class:`Batch`), in training and in ``predict``.
+Prompted methods (``prompt: box`` or ``point``) find a prompt in every batch (``box`` or
+``points``/``point_labels``, see :class:`Batch`): in ``predict`` the run's pinned prompt; in
+training one the harness draws afresh from the reference with the run's protocol every time the
+sample is batched (seeded; a box re-jittered per step, not one cached box).
 
 Interactive methods (card ``interactive: true``; they must also define ``encode``/``decode``)
 are scored round by round: the harness calls ``encode`` once per image (or volume) and then

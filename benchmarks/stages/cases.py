@@ -71,6 +71,24 @@ class RunData:
         z = sample.meta["slice_index"]
         return next((s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
 
+    def training_prompt(self, sample: Sample, rng: Any) -> dict[str, Any] | None:
+        """A training prompt drawn afresh from the sample's reference (box jitter, clicks) with
+        the run's protocol, every time the sample is batched; ``rng``: the run's seeded numpy
+        generator. The pinned prompts are for prediction only: reusing one drawn box for every
+        step is the seed notebook's cached-box bug (methods-spec 7.3, Part 10)."""
+        if self.protocol is None:
+            return None
+        return prompts.image_prompts(sample.mask, self.protocol, rng)
+
+    def training_prompt_note(self, seed: int) -> str | None:
+        """What provenance records about the training prompts (None: an unprompted run)."""
+        if self.protocol is None:
+            return None
+        what = (f"box, each side 0-{self.protocol.jitter_px} px outwards" if self.protocol.box
+                else f"{self.protocol.n_pos} positive / {self.protocol.n_neg} negative clicks")
+        return (f"{self.protocol.name}: {what}, drawn afresh from the reference every time a "
+                f"sample is batched (numpy generator seeded {seed}); pinned prompts at predict")
+
     def prompt_note(self, case_id: str, depth: int) -> str:
         """Which slices of a volume were prompted (recorded in the case's row); '' otherwise."""
         if self.protocol is None or not self.is_volume:

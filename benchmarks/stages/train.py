@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
@@ -25,6 +26,7 @@ from benchmarks.stages import cases
 from methods._api import Budget, TrainData, load_state_strict, read_checkpoint
 
 ZERO_SHOT = "none"  # card ``trainer: none``: a reference row that is evaluated untrained
+PROMPT_STREAM = 7  # numpy seed-sequence key of the training prompts (independent of data order)
 
 
 class TrainingError(RuntimeError):
@@ -74,12 +76,13 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
     if len(samples) < mcfg.batch_size:
         raise TrainingError(f"{len(samples)} training samples < method.batch_size="
                             f"{mcfg.batch_size}; lower the batch size or add training data")
+    prompt_rng = np.random.default_rng([seed, PROMPT_STREAM])  # fresh prompts, own stream
     while True:
         order = torch.randperm(len(samples), generator=gen).tolist()
         for start in range(0, len(order) - mcfg.batch_size + 1, mcfg.batch_size):
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
             chunk = [batches.resized(samples[i], mcfg.image_size, bool(f),
-                                     data.sample_prompt(samples[i]), data.protocol,
+                                     data.training_prompt(samples[i], prompt_rng), data.protocol,
                                      None if coarse is None else coarse[samples[i].case_id])
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield batches.collate(chunk)
@@ -216,7 +219,8 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "t
     else:
         counts = freeze(model, mcfg.frozen)
         model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen, coarse)
-        extra = {"n_train_cases": len(ids), "train_part": part}
+        extra = {"n_train_cases": len(ids), "train_part": part,
+                 "train_prompts": data.training_prompt_note(cfg.seed)}
         if oof_info is not None:  # with the method's mix ratio (UltraRefiner: Config.oof_ratio)
             extra["oof"] = oof_info | {"ratio": getattr(mcfg, "oof_ratio", None)}
     if data.is_volume:
