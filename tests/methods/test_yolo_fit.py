@@ -100,3 +100,19 @@ def test_predict_keeps_the_jobs_thread_count() -> None:
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_default_optimizer_is_ultralytics_auto_and_its_choice_is_recorded(
+        bus_root: Path, bus_split: Path, tmp_path: Path) -> None:
+    """Issue 21 item 7: the card says ultralytics' defaults, so Config leaves the optimiser to
+    ultralytics' optimizer=auto (a short run: AdamW at lr0 = 0.002 * 5 / (4 + 1 class)); the
+    train log records what it chose."""
+    from methods.yolo_seg import method
+
+    assert method.Config().optimizer == "auto"
+    cfg = config.compose_run(run_overrides("yolo_seg", bus_root, bus_split, "method.backbone=n",
+                                           "method.augment=false", "method.max_epochs=1"))
+    train.run(cfg, tmp_path)
+    log = pd.read_csv(tmp_path / "train_log.csv")
+    assert log["optimizer"].tolist() == ["AdamW"]
+    assert log["lr0"].tolist() == [round(0.002 * 5 / (4 + 1), 6)]
