@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 MIN_CONTOUR_AREA = 5.0  # px; methods-spec 4.2: the seeds drop smaller contours
-OPTIMIZERS = {"sgd": "SGD", "adamw": "AdamW"}
+OPTIMIZERS = {"auto": "auto", "sgd": "SGD", "adamw": "AdamW"}  # Config.optimizer -> ultralytics
 
 
 def polygons(mask: np.ndarray) -> list[np.ndarray]:

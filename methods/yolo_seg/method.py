@@ -34,8 +34,11 @@ class Config:
     backbone: str = "l"  # methods-spec 4.2: the seeds used yolo11l-seg
     arch: str = "yolo11"  # model family yaml: yolo11{scale}-seg.yaml (also "yolov8")
     frozen: tuple[str, ...] = ()  # prefixes "model.<layer>." (ultralytics `freeze`)
-    optimizer: str = "sgd"  # ultralytics "auto" picks SGD for runs over 10k iterations
-    lr: float = 0.01  # ultralytics lr0
+    # ultralytics optimizer=auto (default.yaml): over 10k iterations MuSGD at lr 0.01, else AdamW
+    # at lr 0.002 * 5 / (4 + nc) (0.002 for one class), ignoring lr; fit records its choice in
+    # train_log.csv (optimizer, lr0). "sgd" / "adamw" force one (the demo's short CPU runs do).
+    optimizer: str = "auto"
+    lr: float = 0.01  # ultralytics lr0 (used when optimizer is not "auto")
     weight_decay: float = 5e-4  # ultralytics weight_decay
     max_steps: int = 0  # unused: fit's budget is max_epochs
     max_epochs: int = 100  # methods-spec 4.2 (100 epochs)
@@ -168,4 +171,6 @@ def fit(model: nn.Module, data: TrainData, cfg: Config, budget: Budget):
         trainer.model = model  # our model (random init or strictly loaded weights), not a new one
         trainer.train()
     trained = trainer.ema.ema.float() if trainer.ema else trainer.model
-    return trained, fit_data.read_log(data.work_dir / "train" / "results.csv")
+    log = fit_data.read_log(data.work_dir / "train" / "results.csv")
+    # what ultralytics ran with: with optimizer=auto its own choice of optimiser and lr0
+    return trained, log.assign(optimizer=trainer.args.optimizer, lr0=trainer.args.lr0)
