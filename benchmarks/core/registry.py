@@ -18,6 +18,10 @@ DATA_DIR = REPO_ROOT / "benchmarks" / "data" / "loaders"
 ID_PATTERN = re.compile(r"^[a-z0-9_]+$")
 _NOT_LOADERS = {"__init__"}
 NO_PROMPT = "none"  # the prompt axis value of methods whose card says `prompt: none`
+# 3D protocols that prompt every slice holding reference foreground see the reference on every
+# slice: an upper bound, labelled so in every table and figure (issue 21 item 10)
+REFERENCE_INFORMED_SUFFIX = "_allslices"
+REFERENCE_INFORMED_TAG = "[reference-informed upper bound]"
 
 
 class UnknownIdError(KeyError):

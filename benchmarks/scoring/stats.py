@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import stats as ss
 
 from benchmarks.core.io import atomic_path
-from benchmarks.core.registry import NO_PROMPT
+from benchmarks.core.registry import NO_PROMPT, REFERENCE_INFORMED_SUFFIX, REFERENCE_INFORMED_TAG
 
 LOWER_IS_BETTER = frozenset({"hd95", "hd", "assd"})
 CELL = ("dataset", "entry")
@@ -35,11 +35,16 @@ def lower_is_better(metric: str) -> bool:
 
 
 def entry_label(df: pd.DataFrame) -> pd.Series:
-    """``method/backbone``, plus ``/<prompt>`` for prompted entries (part of a result's label)."""
+    """``method/backbone``, plus ``/<prompt>`` for prompted entries (part of a result's label);
+    entries whose prompts saw the reference on every slice (``*_allslices``) also carry
+    ``REFERENCE_INFORMED_TAG``, so no table, test or figure ranks them unlabelled beside
+    automatic rows."""
     label = df["method"].astype(str) + "/" + df["backbone"].astype(str)
     if "prompt" in df:
         prompt = df["prompt"].fillna(NO_PROMPT).astype(str)
         label = label.where(prompt.eq(NO_PROMPT), label + "/" + prompt)
+        informed = prompt.str.endswith(REFERENCE_INFORMED_SUFFIX)
+        label = label.where(~informed, label + " " + REFERENCE_INFORMED_TAG)
     return label
 
 

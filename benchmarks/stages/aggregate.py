@@ -61,6 +61,9 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     trained_on = metrics["trained_on"] if "trained_on" in metrics else metrics["dataset"]
     out["trained_on"] = trained_on.groupby(keys).agg(_joined)
     out["distance_unit"] = metrics["distance_unit"].where(scored).groupby(keys).agg(_joined)
+    # prompts from the reference on every slice: an upper bound, never an automatic result
+    out["reference_informed"] = out.index.get_level_values("prompt").astype(str).str.endswith(
+        registry.REFERENCE_INFORMED_SUFFIX)
     values = metrics[list(HEADLINE)].where(scored, axis=0).groupby(keys)
     means, stds = values.mean(), values.std(ddof=1)
     for name in HEADLINE:

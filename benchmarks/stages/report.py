@@ -59,7 +59,7 @@ def _results(metrics: pd.DataFrame) -> str:
 
 def _counts(metrics: pd.DataFrame, summary: pd.DataFrame) -> str:
     keys = ["dataset", "method", "backbone", "prompt"]
-    shown = ("fp_rate_normal", "weights", "training", "trained_on")
+    shown = ("fp_rate_normal", "weights", "training", "trained_on", "reference_informed")
     extra = summary[[*keys, *(c for c in shown if c in summary)]]
     table = significance.counts(metrics).merge(extra, on=keys, how="left")
     return rh.section("counts", "Cases per cell", rh.table(table, "no cells"),
