@@ -8,11 +8,12 @@ Two input conventions share the model:
   logits brought back with ``Sam.postprocess_masks``. Same calls, one encoder pass, no copies
   beyond the uint8 image the predictor itself makes.
 - ``medsam_probabilities`` follows MedSAM's ``MedSAM_Inference.py``: the image squashed to
-  ``img_size`` x ``img_size`` (bicubic), min-max to [0, 1] over the whole image, no mean/std and
-  no padding, box scaled by ``img_size / (W, H)``, sigmoid of the low-resolution logits, then
-  bilinear to the original size. MedSAM resizes with ``skimage.transform.resize(order=3,
-  anti_aliasing=True)`` and truncates to uint8; we use torch's antialiased bicubic (the
-  difference is named in the MedSAM card).
+  ``img_size`` x ``img_size`` exactly as ``skimage.transform.resize(order=3,
+  preserve_range=True, anti_aliasing=True)`` does it (:func:`skimage_resize_uint8`, the same
+  scipy.ndimage calls; tests/methods/test_sam1.py compares it with scikit-image itself) and
+  truncated to uint8, min-max to [0, 1] over the whole image, no mean/std and no padding, box
+  scaled by ``img_size / (W, H)``, sigmoid of the low-resolution logits, then bilinear to the
+  original size.
 """
 
 from __future__ import annotations
@@ -75,11 +76,29 @@ def sam_logits(sam: torch.nn.Module, image: torch.Tensor, box: torch.Tensor,
     return sam_decode(sam, sam_encode(sam, image), box, multimask)
 
 
+def skimage_resize_uint8(rgb: np.ndarray, size: int) -> np.ndarray:
+    """``skimage.transform.resize(rgb, (size, size), order=3, preserve_range=True,
+    anti_aliasing=True).astype(np.uint8)`` (MedSAM_Inference.py) with scipy.ndimage alone:
+    a Gaussian pre-filter of sigma ``max(0, (factor - 1) / 2)`` per axis (downsampling only),
+    cubic-spline ``zoom`` on the pixel grid (``grid_mode``), skimage's default ``reflect`` =
+    ndimage ``mirror`` edges, the output clipped to the input's range, then truncated to uint8.
+    Not a bicubic (Keys) kernel: torch's bicubic differed by 4 grey levels on average."""
+    from scipy import ndimage as ndi
+
+    image = np.asarray(rgb, np.float64)
+    factors = np.divide(image.shape, (size, size, image.shape[2]))
+    filtered = ndi.gaussian_filter(image, np.maximum(0, (factors - 1) / 2), cval=0.0,
+                                   mode="mirror")
+    out = ndi.zoom(filtered, 1 / factors, order=3, mode="mirror", cval=0.0, grid_mode=True)
+    np.clip(out, image.min(), image.max(), out=out)
+    return out.astype(np.uint8)
+
+
 def medsam_input(image: torch.Tensor, size: int) -> torch.Tensor:
-    """MedSAM's encoder input ``[1, 3, size, size]``: bicubic to a square, uint8, min-max [0, 1]."""
-    x = F.interpolate(image[None].float() * 255, size=(size, size), mode="bicubic",
-                      align_corners=False, antialias=True)
-    x = x.clamp(0, 255).floor()  # MedSAM: .astype(np.uint8) after the resize
+    """MedSAM's encoder input ``[1, 3, size, size]``: skimage's order-3 resize to a square,
+    uint8, min-max to [0, 1]."""
+    resized = skimage_resize_uint8(to_uint8_hwc(image), size)
+    x = torch.from_numpy(resized).to(image.device).permute(2, 0, 1)[None].float()
     return (x - x.min()) / (x.max() - x.min()).clamp(min=1e-8)
 
 
