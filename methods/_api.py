@@ -24,6 +24,8 @@ and ``method.py``, which must define:
   ``grad_clip``); see methods/README.md item 9.
 - optional ``Config.min_lr``: the floor of the harness's per-step cosine schedule (default 0;
   ``eta_min`` of ``CosineAnnealingLR``).
+- optional ``Config.warmup_steps``: a linear lr warm-up from ``lr / 1000`` over the first steps,
+  on top of the schedule (torchvision's detection reference; default 0 = none).
 - optional ``encode(model, batch, cfg) -> Any`` and ``decode(model, features, batch, cfg) ->
   Tensor``: the SAM-family split into the image encoder (run once per image) and the prompt
   encoder + mask decoder (run per prompt/click on the cached ``features``). ``decode(model,

@@ -76,32 +76,62 @@ def prompt_fields(prompt: dict[str, Any] | None, protocol: prompts.Protocol | No
     return {"points": points, "point_labels": labels}
 
 
+GEOMETRIES = ("squash", "letterbox")  # card ``resize:``; squash when absent
+
+
+def content_shape(shape: tuple[int, int], size: int, geometry: str) -> tuple[int, int]:
+    """(h, w) of the image inside a ``size`` square: the square itself (``squash``), or the
+    longest side at ``size`` with the aspect kept (``letterbox``; SamProcessor's
+    ``get_preprocess_shape`` rounding, ``int(x * scale + 0.5)``)."""
+    if geometry == "squash":
+        return size, size
+    if geometry != "letterbox":
+        raise ValueError(f"card resize: {geometry!r}; use one of {GEOMETRIES}")
+    scale = size / max(shape)
+    return int(shape[0] * scale + 0.5), int(shape[1] * scale + 0.5)
+
+
+def _fit(x: torch.Tensor, hw: tuple[int, int], size: int, mode: str, flip: bool) -> torch.Tensor:
+    """``[C, H, W]`` resized to ``hw``, mirrored when ``flip``, zero-padded bottom/right to the
+    ``size`` square (as SamProcessor and torchvision pad; the content stays top-left)."""
+    kwargs = {"align_corners": False, "antialias": True} if mode == "bilinear" else {}
+    out = F.interpolate(x[None], size=hw, mode=mode, **kwargs)[0]
+    out = out.flip(-1) if flip else out
+    return F.pad(out, (0, size - hw[1], 0, size - hw[0]))
+
+
 def resized(sample: Sample, size: int, flip: bool = False,
             prompt: dict[str, Any] | None = None,
             protocol: prompts.Protocol | None = None,
-            coarse: np.ndarray | None = None) -> dict[str, Any]:
+            coarse: np.ndarray | None = None, geometry: str = "squash") -> dict[str, Any]:
     """One training item at ``size`` x ``size`` (bilinear image, nearest mask), with its prompt
-    and, when given, an earlier phase's soft mask ``coarse`` (bilinear, flipped with the image)."""
-    img = F.interpolate(image_tensor(sample.image)[None], size=(size, size), mode="bilinear",
-                        align_corners=False, antialias=True)[0]
-    mask = torch.from_numpy(sample.mask.astype(np.uint8))[None, None].float()
-    mask = F.interpolate(mask, size=(size, size), mode="nearest")[0].to(torch.uint8)
-    if flip:
-        img, mask = img.flip(-1), mask.flip(-1)
-    fields = prompt_fields(prompt, protocol, sample.mask.shape[:2], (size, size), flip)
+    and, when given, an earlier phase's soft mask ``coarse`` (bilinear, flipped with the image).
+
+    ``geometry`` (the card's ``resize:``): ``squash`` stretches the image to the square;
+    ``letterbox`` keeps its aspect (longest side ``size``) and pads bottom/right with zeros, the
+    geometry SamProcessor and torchvision's detection transform give the same model at test;
+    ``meta["content_shape"]`` is the (h, w) of the image inside the square."""
+    hw = content_shape(sample.mask.shape[:2], size, geometry)
+    img = _fit(image_tensor(sample.image), hw, size, "bilinear", flip)
+    mask = torch.from_numpy(sample.mask.astype(np.uint8))[None].float()
+    mask = _fit(mask, hw, size, "nearest", flip).to(torch.uint8)
+    fields = prompt_fields(prompt, protocol, sample.mask.shape[:2], hw, flip)
     if coarse is not None:
-        fields["coarse"] = _coarse_field(coarse, sample, size, flip)
-    return {"image": img, "mask": mask, "meta": _meta(sample)} | fields
+        fields["coarse"] = _coarse_field(coarse, sample, hw, size, flip)
+    meta = _meta(sample) | {"content_shape": hw}
+    return {"image": img, "mask": mask, "meta": meta} | fields
 
 
-def _coarse_field(coarse: np.ndarray, sample: Sample, size: int, flip: bool) -> torch.Tensor:
+def _coarse_field(coarse: np.ndarray, sample: Sample, hw: tuple[int, int], size: int,
+                  flip: bool) -> torch.Tensor:
     """An out-of-fold soft mask ``[H, W]`` of the sample as float32 ``[1, size, size]``."""
     if coarse.shape != sample.mask.shape:
         raise ValueError(f"case {sample.case_id}: out-of-fold mask of shape {coarse.shape}, the "
                          f"image is {sample.mask.shape}: rerun the out-of-fold predictions")
     out = F.interpolate(torch.from_numpy(np.asarray(coarse, np.float32))[None, None],
-                        size=(size, size), mode="bilinear", align_corners=False)[0].clamp(0, 1)
-    return out.flip(-1) if flip else out
+                        size=hw, mode="bilinear", align_corners=False)[0].clamp(0, 1)
+    out = out.flip(-1) if flip else out
+    return F.pad(out, (0, size - hw[1], 0, size - hw[0]))
 
 
 def _meta(sample: Sample) -> dict[str, Any]:

@@ -27,6 +27,8 @@ def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
     budget = card.get("recommended_budget", {"max_steps": 0})
     if not isinstance(budget, dict) or not budget or not set(budget) <= BUDGET_KEYS:
         problems.append(f"{path}: recommended_budget takes max_steps and/or max_epochs")
+    if card.get("resize", "squash") not in ("squash", "letterbox"):  # data.batches.GEOMETRIES
+        problems.append(f"{path}: resize must be squash or letterbox (training geometry)")
     if card.get("trainer") not in TRAINERS:
         problems.append(f"{path}: trainer must be one of {', '.join(TRAINERS)}")
     if card.get("trainer") == "none" and not str(card.get("zero_shot_reason") or "").strip():

@@ -68,10 +68,11 @@ def make_optimizer(model: nn.Module, module: Any, mcfg: Any) -> torch.optim.Opti
 
 
 def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generator, seed: int,
-             coarse: dict[str, Any] | None = None):
+             coarse: dict[str, Any] | None = None, geometry: str = "squash"):
     """Endless shuffled batches of resized samples (images or volume slices) with random
     horizontal flips; ``coarse``: an out-of-fold soft mask per case id (:mod:`benchmarks.data.oof`),
-    resized and flipped with its image into the batch's ``coarse`` field."""
+    resized and flipped with its image into the batch's ``coarse`` field; ``geometry``: the card's
+    ``resize:`` (``squash`` or ``letterbox``, :func:`benchmarks.data.batches.resized`)."""
     samples = list(data.training_samples(ids, mcfg, seed))  # 2D images and sampled slices fit
     if len(samples) < mcfg.batch_size:
         raise TrainingError(f"{len(samples)} training samples < method.batch_size="
@@ -83,7 +84,8 @@ def _batches(data: cases.RunData, ids: list[str], mcfg: Any, gen: torch.Generato
             flips = torch.rand(mcfg.batch_size, generator=gen) < 0.5
             chunk = [batches.resized(samples[i], mcfg.image_size, bool(f),
                                      data.training_prompt(samples[i], prompt_rng), data.protocol,
-                                     None if coarse is None else coarse[samples[i].case_id])
+                                     None if coarse is None else coarse[samples[i].case_id],
+                                     geometry)
                      for i, f in zip(order[start:start + mcfg.batch_size], flips, strict=True)]
             yield batches.collate(chunk)
 
@@ -99,9 +101,22 @@ def cosine_factor(mcfg: Any, group_lr: float | None = None):
     start = mcfg.lr if group_lr is None else group_lr
     floor = getattr(mcfg, "min_lr", 0.0) / start if start else 0.0
     steps = max(mcfg.max_steps, 1)
+    warm = warmup_factor(int(getattr(mcfg, "warmup_steps", 0) or 0))
     if getattr(mcfg, "schedule", "cosine") == "poly":
-        return lambda s: (1 - s / steps) ** 0.9
-    return lambda s: floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / steps))
+        return lambda s: warm(s) * (1 - s / steps) ** 0.9
+    return lambda s: warm(s) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+
+
+WARMUP_START = 1e-3  # torchvision references/detection/engine.py: warmup_factor = 1 / 1000
+
+
+def warmup_factor(warmup_steps: int):
+    """Optional ``Config.warmup_steps``: a linear ramp of the lr from ``lr / 1000`` to ``lr`` over
+    the first steps (torchvision's detection reference, ``LinearLR(start_factor=0.001)``), on top
+    of the schedule; 0 = none."""
+    if warmup_steps <= 0:
+        return lambda s: 1.0
+    return lambda s: WARMUP_START + (1 - WARMUP_START) * min(s, warmup_steps) / warmup_steps
 
 
 def make_scheduler(opt: torch.optim.Optimizer, mcfg: Any) -> torch.optim.lr_scheduler.LambdaLR:
@@ -137,7 +152,8 @@ def train_loop(model: nn.Module, module: Any, mcfg: Any, batches, device: torch.
 
 def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: list[str],
            trainer: str, cfg: DictConfig, out_dir: Path, gen: torch.Generator,
-           coarse: dict[str, Any] | None = None) -> tuple[nn.Module, pd.DataFrame]:
+           coarse: dict[str, Any] | None = None, geometry: str = "squash"
+           ) -> tuple[nn.Module, pd.DataFrame]:
     """Train with the harness loop or the method's own ``fit``."""
     device = select_device(cfg.device)
     model.to(device)
@@ -153,7 +169,7 @@ def _train(model: nn.Module, module: Any, mcfg: Any, data: cases.RunData, ids: l
         stream = patches.training_batches(patches.training_volumes(data, ids, mcfg), mcfg,
                                           float(data.dcfg.train_fg_fraction), cfg.seed)
     else:
-        stream = _batches(data, ids, mcfg, gen, cfg.seed, coarse)
+        stream = _batches(data, ids, mcfg, gen, cfg.seed, coarse, geometry)
     return model, train_loop(model, module, mcfg, stream, device)
 
 
@@ -218,8 +234,10 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "t
         extra = {"zero_shot_reason": reason, "n_train_cases": 0}
     else:
         counts = freeze(model, mcfg.frozen)
-        model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen, coarse)
-        extra = {"n_train_cases": len(ids), "train_part": part,
+        geometry = card.get("resize", "squash")
+        model, log = _train(model, module, mcfg, data, ids, trainer, cfg, out_dir, gen, coarse,
+                            geometry)
+        extra = {"n_train_cases": len(ids), "train_part": part, "train_resize": geometry,
                  "train_prompts": data.training_prompt_note(cfg.seed)}
         if oof_info is not None:  # with the method's mix ratio (UltraRefiner: Config.oof_ratio)
             extra["oof"] = oof_info | {"ratio": getattr(mcfg, "oof_ratio", None)}

@@ -39,6 +39,10 @@ class Config:
     lr: float = 0.005  # methods-spec 4.1
     weight_decay: float = 5e-4  # methods-spec 4.1
     max_steps: int = 2000  # harness budget (upstream: 100 epochs of 1-slice batches)
+    # torchvision references/detection/engine.py: the lr ramps linearly from lr/1000 over the
+    # first min(1000, len(loader) - 1) iterations (the harness has no epochs: 1000); without it
+    # a random-init run diverged (NaN loss at step 12, SGD lr 0.005, tiny variant; issue 21)
+    warmup_steps: int = 1000
     batch_size: int = 4  # methods-spec 4.1 uses 4 crops per step
     image_size: int = 512  # training resize; torchvision resizes to min_size/max_size itself
     weights: str | None = None  # COCO checkpoint file under paths.checkpoints, or None
@@ -113,11 +117,25 @@ def _targets(masks: torch.Tensor) -> list[dict[str, torch.Tensor]]:
     return targets
 
 
+def _content(batch: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Images and masks without the harness's letterbox padding (card ``resize: letterbox``,
+    ``meta["content_shape"]``): torchvision's transform resizes and pads them itself, as it
+    does the original-size images at predict (one geometry, zero padding after normalisation)."""
+    images, masks = [], []
+    for i, image in enumerate(batch["image"]):
+        meta = (batch.get("meta") or [{}] * len(batch["image"]))[i] or {}
+        height, width = meta.get("content_shape", image.shape[-2:])
+        images.append(image[:, :height, :width])
+        masks.append(batch["mask"][i, :, :height, :width])
+    return images, masks
+
+
 def train_step(model: nn.Module, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
     """Sum of torchvision's five Mask R-CNN losses (model in train mode)."""
     device = batch["image"].device
-    targets = [{k: v.to(device) for k, v in t.items()} for t in _targets(batch["mask"])]
-    losses = model(list(batch["image"]), targets)
+    images, masks = _content(batch)
+    targets = [{k: v.to(device) for k, v in _targets(m[None])[0].items()} for m in masks]
+    losses = model(images, targets)
     return {"loss": sum(losses.values()), **{k: v.detach() for k, v in losses.items()}}
 
 

@@ -99,12 +99,23 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     return model
 
 
+def content(image: torch.Tensor, meta: dict | None) -> torch.Tensor:
+    """The image without the harness's letterbox padding (card ``resize: letterbox``): training
+    items carry ``meta["content_shape"]``; original-size images at predict have none. The
+    processor then pads it itself, so training and test inputs have one geometry and one pad
+    value (zeros after normalisation)."""
+    height, width = (meta or {}).get("content_shape", image.shape[-2:])
+    return image[..., :height, :width]
+
+
 def _inputs(model: nn.Module, batch: Batch) -> dict:
     """``SamProcessor`` outputs for the batch's images and boxes (uint8 in, as the processor
     expects; the harness's images were read as uint8, so the conversion is exact)."""
     images = batch["image"].detach().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    metas = batch.get("meta") or [None] * len(images)
     boxes = [[box.tolist()] for box in batch["box"].detach().cpu()]
-    inputs = model.processor(images=list(images), input_boxes=boxes, return_tensors="pt")
+    inputs = model.processor(images=[content(im, m) for im, m in zip(images, metas, strict=True)],
+                             input_boxes=boxes, return_tensors="pt")
     device = next(model.parameters()).device
     return {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}
 
@@ -150,7 +161,9 @@ def predict(model: nn.Module, batch: Batch, cfg: Config) -> torch.Tensor:
     out = torch.zeros(len(keep), 1, height, width, device=batch["image"].device)
     if not keep.any():
         return out
-    sub = {"image": batch["image"][keep], "box": batch["box"][keep]}
+    sub = {"image": batch["image"][keep], "box": batch["box"][keep],
+           "meta": [m for m, k in zip(batch.get("meta") or [{}] * len(keep), keep.tolist(),
+                                      strict=True) if k]}
     inputs = _inputs(model, sub)
     pred = model(pixel_values=inputs["pixel_values"], input_boxes=inputs["input_boxes"],
                  multimask_output=False).pred_masks  # (B, 1, 1, h, w)
