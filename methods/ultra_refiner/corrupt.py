@@ -1,6 +1,8 @@
 """Coarse masks simulated from the reference for Phase 2 (UltraRefiner ``finetune_sam.py``
 ``simulate_coarse_mask``; methods-spec 6.5): erosion or dilation, box blur, random holes, random
-Gaussian blobs, half / quadrant dropout, Gaussian noise, clamped to [0, 1].
+Gaussian blobs, boundary noise, half / quadrant dropout, Gaussian noise, clamped to [0, 1]. The
+kernel sizes are pixels of the reference's 1024 SAM frame: ``method.coarse_inputs`` simulates at
+SAM's input size, never at the 224 training size.
 
 Every draw comes from the ``generator`` argument, so a seeded run sees the same masks.
 """
@@ -54,6 +56,19 @@ def _dropout(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(region, x * _uniform(gen, 0.3, 0.7), x)
 
 
+SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def boundary_noise(x: torch.Tensor, gen: torch.Generator, sigma: float = 0.2) -> torch.Tensor:
+    """Gaussian noise of std ``sigma`` (twice the base noise level 0.1) added only where the
+    mask's Sobel gradient magnitude ``|gx| + |gy|`` exceeds 0.1: imprecise boundaries
+    (``finetune_sam.py``'s boundary jitter, methods-spec 6.5)."""
+    kernels = torch.stack([SOBEL, SOBEL.T])[:, None].to(x)
+    grad = F.conv2d(x, kernels, padding=1).abs().sum(1, keepdim=True)
+    edge = (grad > 0.1).to(x)
+    return x + sigma * torch.randn(x.shape, generator=gen).to(x) * edge
+
+
 def simulate(mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A soft coarse mask ``[H, W]`` in [0, 1] from a binary reference ``[H, W]``."""
     x = mask.float()[None, None]
@@ -66,6 +81,8 @@ def simulate(mask: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         x = _holes_or_blobs(x, gen, add=False)
     if _uniform(gen) < 0.3:
         x = _holes_or_blobs(x, gen, add=True)
+    if _uniform(gen) < 0.3:
+        x = boundary_noise(x, gen)
     if _uniform(gen) < 0.2:
         x = _dropout(x, gen)
     x = x + 0.1 * torch.randn(x.shape, generator=gen)

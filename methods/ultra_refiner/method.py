@@ -156,9 +156,7 @@ def train_step(model: UltraRefiner, batch: Batch, cfg: Config) -> dict[str, torc
     target = _target(mask, sam_size)
     if cfg.phase == "refiner":
         gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))  # from the run seed
-        small, from_oof = coarse_inputs(batch, cfg, gen)
-        prob = F.interpolate(small[:, None], size=(sam_size, sam_size), mode="bilinear",
-                             align_corners=False)[:, 0]
+        prob, from_oof = coarse_inputs(batch, cfg, gen, sam_size)
         masks, iou = model.refine(model.embed(image), prob)
         return losses.refiner_loss(masks, iou, target) | {"oof_share": from_oof.float().mean()}
     out = model(image)
@@ -168,11 +166,15 @@ def train_step(model: UltraRefiner, batch: Batch, cfg: Config) -> dict[str, torc
             "coarse_loss": coarse.detach(), "refined_loss": refined.detach()}
 
 
-def coarse_inputs(batch: Batch, cfg: Config, gen: torch.Generator
+def coarse_inputs(batch: Batch, cfg: Config, gen: torch.Generator, size: int | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Phase 2's soft coarse masks ``[B, H, W]`` at the batch size, and which of them are the
-    out-of-fold Phase-1 predictions (each with probability ``cfg.oof_ratio``; else simulated)."""
-    mask = batch["mask"]
+    """Phase 2's soft coarse masks ``[B, size, size]`` (default: the batch size), and which of
+    them are the out-of-fold Phase-1 predictions (each with probability ``cfg.oof_ratio``; else
+    simulated). Simulation runs on the reference brought to ``size`` (nearest): SAM's 1024 frame,
+    where the reference simulates, so erosion, blur and noise keep their size relative to the
+    lesion; out-of-fold masks are brought there bilinearly."""
+    size = size or batch["mask"].shape[-1]
+    mask = F.interpolate(batch["mask"].float(), size=(size, size), mode="nearest")
     from_oof = torch.rand(len(mask), generator=gen) < cfg.oof_ratio
     if from_oof.any() and "coarse" not in batch:
         raise ValueError(f"method.oof_ratio={cfg.oof_ratio} needs out-of-fold Phase-1 masks in "
@@ -180,7 +182,11 @@ def coarse_inputs(batch: Batch, cfg: Config, gen: torch.Generator
                          "grid's predict_oof jobs give); method.oof_ratio=0 trains on simulated "
                          "masks only")
     simulated = [corrupt.simulate(m[0], gen) for m in mask.cpu()]
-    chosen = [batch["coarse"][i, 0].cpu().float() if use else sim
+    coarse = batch.get("coarse")
+    if coarse is not None:
+        coarse = F.interpolate(coarse.float(), size=(size, size), mode="bilinear",
+                               align_corners=False)
+    chosen = [coarse[i, 0].cpu() if use else sim
               for i, (use, sim) in enumerate(zip(from_oof.tolist(), simulated, strict=True))]
     return torch.stack(chosen).to(mask.device), from_oof.to(mask.device)
 

@@ -266,3 +266,27 @@ def test_predict_feeds_transunet_and_sam_the_training_geometry(phase: str) -> No
                                          {"transunet", "sam"})
     for name, tensor in trained.items():
         assert torch.equal(seen[name], tensor), name
+
+
+def test_phase_two_simulates_coarse_masks_at_sam_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 21 item 4: the reference simulates coarse masks at SAM's 1024 input; simulating at
+    the 224 training size and upsampling made every corruption ~4.6x coarser."""
+    sizes: list[tuple[int, ...]] = []
+    real = corrupt.simulate
+    monkeypatch.setattr(corrupt, "simulate", lambda m, g: sizes.append(tuple(m.shape)) or
+                        real(m, g))
+    mask = torch.zeros(2, 1, 32, 32, dtype=torch.uint8)
+    mask[:, :, 8:24, 8:24] = 1
+    cfg = dataclasses.replace(TINY, phase="refiner", oof_ratio=0.0)
+    prob, _ = method.coarse_inputs({"mask": mask}, cfg, torch.Generator().manual_seed(0), 128)
+    assert sizes == [(128, 128), (128, 128)] and prob.shape == (2, 128, 128)
+
+
+def test_boundary_noise_touches_the_boundary_only() -> None:
+    x = torch.zeros(1, 1, 20, 20)
+    x[..., 5:15, 5:15] = 1.0
+    noisy = corrupt.boundary_noise(x, torch.Generator().manual_seed(0))
+    changed = (noisy != x)[0, 0]
+    assert changed[4:16, 4:16].any() and not changed[7:13, 7:13].any()  # not deep inside
+    assert not changed[:3].any() and not changed[:, :3].any()  # nor far outside
+    assert float((noisy - x).std()) > 0
