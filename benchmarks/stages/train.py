@@ -60,8 +60,10 @@ def make_optimizer(model: nn.Module, module: Any, mcfg: Any) -> torch.optim.Opti
         groups = [{"params": [p for p in model.parameters() if p.requires_grad]}]
     if not any(g["params"] for g in groups):
         raise TrainingError("no trainable parameters: method.frozen freezes the whole model")
-    if mcfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=mcfg.lr, momentum=0.9, weight_decay=mcfg.weight_decay)
+    if mcfg.optimizer == "sgd":  # optional Config.momentum / Config.nesterov (nnU-Net: 0.99, True)
+        return torch.optim.SGD(groups, lr=mcfg.lr, momentum=getattr(mcfg, "momentum", 0.9),
+                               nesterov=getattr(mcfg, "nesterov", False),
+                               weight_decay=mcfg.weight_decay)
     if mcfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=mcfg.lr, weight_decay=mcfg.weight_decay)
     raise TrainingError(f"method.optimizer={mcfg.optimizer!r}: use 'adamw' or 'sgd'")

@@ -36,7 +36,9 @@ class Config:
     variant: str = "base"  # "base" (nnU-Net widths) or "tiny" (CPU)
     backbone: str = "dynunet"  # MONAI DynUNet, the only backbone
     frozen: tuple[str, ...] = ()  # random init trains everything
-    optimizer: str = "sgd"  # nnU-Net: SGD (momentum 0.99, Nesterov); the harness: momentum 0.9
+    optimizer: str = "sgd"  # nnU-Net (nnUNetTrainer): SGD
+    momentum: float = 0.99  # nnUNetTrainer: momentum 0.99
+    nesterov: bool = True  # nnUNetTrainer: nesterov=True
     lr: float = 0.01  # nnU-Net's initial learning rate
     schedule: str = "poly"  # nnU-Net: poly decay (1 - step/steps) ** 0.9
     weight_decay: float = 3e-5  # nnU-Net
@@ -78,22 +80,33 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
 
 
 def supervision_weights(n: int) -> torch.Tensor:
-    """nnU-Net's deep-supervision weights: 1/2^i for output i (0 = full resolution), sum 1."""
+    """nnU-Net's deep-supervision weights (nnUNetTrainer._build_loss): 1/2^i for output i
+    (0 = full resolution), the lowest resolution set to 0, normalised to sum 1."""
     weights = torch.tensor([0.5**i for i in range(n)])
+    if n > 1:
+        weights[-1] = 0.0
     return weights / weights.sum()
+
+
+def loss_fn():
+    """nnU-Net's Dice + CE (DC_and_CE_loss, weights 1:1): soft Dice over the batch
+    (``batch_dice``, 3d_fullres) on the foreground only (``do_bg=False``), smooth 1e-5, plus
+    cross-entropy over both classes."""
+    from monai.losses import DiceCELoss
+
+    return DiceCELoss(to_onehot_y=True, softmax=True, batch=True, include_background=False,
+                      smooth_nr=1e-5, smooth_dr=1e-5)
 
 
 def train_step(model: nn.Module, batch: Batch, cfg: Config) -> dict[str, torch.Tensor]:
     """Dice + CE over the full-resolution and the deep-supervision outputs (model in train
     mode: DynUNet returns ``[B, heads, 2, X, Y, Z]``, each head upsampled to the patch)."""
-    from monai.losses import DiceCELoss
-
-    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True, batch=True)  # nnU-Net: batch Dice
+    loss = loss_fn()
     out = model(batch["image"])
     target = batch["mask"].long()
     heads = out.unbind(1) if out.ndim == 6 else (out,)
     weights = supervision_weights(len(heads)).to(out.device)
-    losses = torch.stack([loss_fn(head, target) for head in heads])
+    losses = torch.stack([loss(head, target) for head in heads])
     return {"loss": (weights * losses).sum(), "loss_full_res": losses[0].detach()}
 
 
