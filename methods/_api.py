@@ -86,6 +86,9 @@ class Meta(TypedDict, total=False):
     slice_index: int  # -1 for 2D images
     spacing_mm: tuple[float, ...] | None  # None where the format has no spacing (PNG)
     original_shape: tuple[int, ...]  # (H, W) of the image as stored on disk
+    # training items only: (h, w) of the image inside the image_size square (card resize:
+    # letterbox pads bottom/right beyond it; squash: the whole square)
+    content_shape: tuple[int, int]
 
 
 class Batch(TypedDict, total=False):
