@@ -34,7 +34,7 @@ def real_config() -> dict:
     for entry in config["methods"].values():
         entry["overrides"] = [
             f"{key}={SHRINK[key]}" if (key := item.split("=", 1)[0]) in SHRINK else item
-            for item in entry["overrides"]]
+            for item in entry.get("overrides", [])]
     return config
 
 
