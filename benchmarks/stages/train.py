@@ -252,7 +252,8 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "t
         torch.save(payload, tmp)
     write_table(out_dir / "train_log.csv", log)
     write_text(out_dir / "config.resolved.yaml", to_yaml(cfg))
-    info = provenance.collect(weights=weights_id, split_sha256=data.split_sha256,
+    info = provenance.collect(weights=weights_id, weights_file=weights_path and str(weights_path),
+                              split_sha256=data.split_sha256,
                               prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
                               trainer=trainer, train_seconds=round(wall, 2),
                               reinitialised=reinitialised, phase=getattr(mcfg, "phase", None),

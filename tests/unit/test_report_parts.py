@@ -114,3 +114,17 @@ def test_report_modules_do_not_import_torch() -> None:
             "benchmarks.report.provenance_table; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_litemedsam_published_rows_name_their_source_and_never_match_a_run() -> None:
+    """Issue 20: the challenge's validation images are not one of our data sets."""
+    table = published.read()
+    lite = table[table["method"] == "litemedsam_zeroshot"]
+    assert sorted(zip(lite["metric"], lite["value"], strict=True)) == [("dice", 0.9477),
+                                                                       ("nsd", 0.9681)]
+    assert (lite["dataset"] == "").all() and lite["source"].str.contains("arXiv:2412.16085").any()
+    summary = pd.DataFrame([{"method": "litemedsam_zeroshot", "dataset": "busbra",
+                             "backbone": "tiny_vit", "prompt": "box0", "weights": "79d8",
+                             "dice_mean": 0.88, "nsd_mean": 0.9}])
+    compared = published.compare(lite, summary)
+    assert (compared["note"] == "source does not name the dataset").all()

