@@ -31,6 +31,12 @@ from benchmarks.scoring import metrics
 CVPR25_NSD_TOLERANCE = 2.0  # CVPR25_iter_eval.py compute_multi_class_nsd(tolerance=2.0)
 CVPR25_NSD_MIN_DICE = 0.2  # CVPR25_iter_eval.py: NSD only computed when dice > 0.2, else 0
 AUC_COVERAGE = {"clicks": "click rounds 1..n (the anchor's)", "all": "rounds 0..n (box included)"}
+SCORES = ("dice", "nsd", "nsd_cvpr25")
+
+
+def round_key(case_id: str, rnd: int) -> str:
+    """The key of one round's mask in a cell's ``predict/rounds.npz``."""
+    return f"{case_id}__round{rnd}"
 
 
 def trapezoid(values: Sequence[float]) -> float:
@@ -67,10 +73,34 @@ def round_scores(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | N
 def case_summary(rounds: Sequence[dict[str, Any]], n_clicks: int) -> dict[str, float]:
     """AUCs and final values of one case from its per-round scores (round 0 first)."""
     out: dict[str, float] = {}
-    for name in ("dice", "nsd", "nsd_cvpr25"):
+    for name in SCORES:
         values = [float(r[name]) for r in rounds]
         for cover, value in aucs(values, n_clicks).items():
             out[f"{name}_{cover}"] = value
         out[f"{name}_final"] = values[-1]
         out[f"{name}_box"] = values[0]
     return out
+
+
+def wide_columns(rounds: Sequence[dict[str, Any]], n_clicks: int) -> dict[str, float]:
+    """One case's row additions for ``metrics.csv``: per-round scores ``<score>_r<k>``, AUCs,
+    box and final values, and the mean times of the click rounds (what a user waits per click)."""
+    out = case_summary(rounds, n_clicks)
+    for rnd in rounds:
+        for name in SCORES:
+            out[f"{name}_r{int(rnd['round'])}"] = float(rnd[name])
+    clicked = [r for r in rounds if int(r["round"]) > 0]
+    for name in ("seconds", "click_seconds", "decode_seconds"):
+        out[f"round_{name}_mean"] = float(np.mean([float(r[name]) for r in clicked])) if clicked \
+            else math.nan
+    out["n_clicks_placed"] = sum(1 for r in clicked if r.get("click_label") in (0, 1))
+    out["n_click_rounds"] = n_clicks
+    return out
+
+
+def worst_columns(n_clicks: int) -> dict[str, float]:
+    """What a failed case scores in every round column (0, counted, never dropped)."""
+    rounds = [{"round": k, **dict.fromkeys(SCORES, 0.0), "seconds": math.nan,
+               "click_seconds": math.nan, "decode_seconds": math.nan}
+              for k in range(n_clicks + 1)]
+    return wide_columns(rounds, n_clicks) | {"n_clicks_placed": 0}
