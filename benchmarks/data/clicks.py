@@ -27,8 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 CLICK_SEED = 42  # the anchor's np.random.seed(42) before every draw
+# Below this share of its bounding box a component's EDT is computed from its border voxels with a
+# KD-tree (exact, much cheaper for thin shells); above it, scipy's dense EDT.
+SPARSE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,24 @@ def largest_component(error: np.ndarray) -> np.ndarray:
 def component_distance(component: np.ndarray) -> np.ndarray:
     """EDT of ``component`` (voxels), the outside of the array counted as background: one layer
     of zero padding is enough (any farther zero is farther than its projection onto that layer),
-    so this equals the anchor's 25 % padding exactly."""
-    return ndimage.distance_transform_edt(np.pad(component, 1))[(slice(1, -1),) * component.ndim]
+    so this equals the anchor's 25 % padding exactly.
+
+    A thin component (a shell along an organ's border fills a few % of its box) takes the exact
+    sparse route instead: the nearest background voxel of a component voxel is always 6-adjacent
+    to the component (one step from it towards the voxel would be nearer, so it is component), so
+    a KD-tree over those border voxels gives the same distances (recomputed from integer offsets,
+    as the EDT computes them) at a fraction of the dense transform's cost (perf/clicks.py).
+    """
+    padded = np.pad(component, 1)
+    inner = (slice(1, -1),) * component.ndim
+    if np.count_nonzero(component) > SPARSE_SHARE * component.size:
+        return ndimage.distance_transform_edt(padded)[inner]
+    border = ndimage.binary_dilation(padded) & ~padded  # 6-adjacent background (cross element)
+    points, targets = np.argwhere(padded), np.argwhere(border)
+    _, nearest = cKDTree(targets).query(points, k=1, workers=-1)
+    dist = np.zeros(padded.shape)
+    dist[tuple(points.T)] = np.sqrt(((points - targets[nearest]) ** 2).sum(1))
+    return dist[inner]
 
 
 def next_click(pred: np.ndarray, ref: np.ndarray, seed: int = CLICK_SEED) -> Click | None:

@@ -90,8 +90,16 @@ def _rounds(ref: np.ndarray, seed: int) -> list[np.ndarray]:
 CASES = [("2d", (48, 56), s) for s in range(6)] + [("3d", (20, 24, 16), s) for s in range(6)]
 
 
+@pytest.fixture(params=["dense", "sparse"])
+def edt_route(request, monkeypatch) -> str:
+    """Both exact EDT routes of clicks.component_distance, forced in turn."""
+    monkeypatch.setattr(clicks, "SPARSE_SHARE", 1.0 if request.param == "sparse" else -1.0)
+    return request.param
+
+
 @pytest.mark.parametrize(("dims", "shape", "seed"), CASES)
-def test_click_sequence_equals_the_anchor(dims: str, shape: tuple[int, ...], seed: int) -> None:
+def test_click_sequence_equals_the_anchor(dims: str, shape: tuple[int, ...], seed: int,
+                                          edt_route: str) -> None:
     ref = _blob(shape, 100 + seed)
     for pred in _rounds(ref, seed):
         ours, theirs = clicks.next_click(pred, ref), anchor_click(pred, ref)
@@ -104,7 +112,15 @@ def test_click_sequence_equals_the_anchor(dims: str, shape: tuple[int, ...], see
         assert pred[ours.index] != ref[ours.index]  # a click always lands on an error
 
 
-def test_ties_are_broken_as_the_anchor_breaks_them() -> None:
+@pytest.mark.parametrize("seed", range(4))
+def test_both_edt_routes_give_scipy_distances(seed: int, monkeypatch) -> None:
+    component = clicks.largest_component(_blob((18, 20, 14), 300 + seed, 0.3))
+    dense = ndi.distance_transform_edt(np.pad(component, 1))[1:-1, 1:-1, 1:-1]
+    monkeypatch.setattr(clicks, "SPARSE_SHARE", 1.0)  # the KD-tree route
+    assert np.array_equal(clicks.component_distance(component), dense)  # bit for bit
+
+
+def test_ties_are_broken_as_the_anchor_breaks_them(edt_route: str) -> None:
     # a 3 x 9 bar of error: its EDT ridge holds 7 voxels at distance 2 (a 7-way tie)
     ref = np.zeros((12, 16), bool)
     pred = ref.copy()
@@ -117,7 +133,7 @@ def test_ties_are_broken_as_the_anchor_breaks_them() -> None:
     assert clicks.next_click(pred, ref, seed=1).index != ours.index
 
 
-def test_border_counts_as_background_as_the_anchor_pads() -> None:
+def test_border_counts_as_background_as_the_anchor_pads(edt_route: str) -> None:
     # an error touching the image border: without padding the EDT would grow towards the border
     ref = np.zeros((10, 10), bool)
     pred = ref.copy()
@@ -131,7 +147,7 @@ def test_no_error_no_click() -> None:
     assert clicks.next_click(ref.copy(), ref) is None
 
 
-def test_foreground_click_inside_a_missed_object() -> None:
+def test_foreground_click_inside_a_missed_object(edt_route: str) -> None:
     ref = np.zeros((30, 30), bool)
     ref[5:16, 5:16] = True  # 11 x 11 square, centre (10, 10)
     click = clicks.next_click(np.zeros_like(ref), ref)
