@@ -135,21 +135,32 @@ def encode_image(model: nn.Module, image: torch.Tensor) -> Sam2Features:
     return Sam2Features(maps, tuple(image.shape[-2:]))
 
 
-def decode_box(model: nn.Module, enc: Sam2Features, box: torch.Tensor,
-               multimask: bool = False) -> torch.Tensor:
-    """``SAM2ImagePredictor.predict(box=..., return_logits=True)`` on cached features: box
-    corners scaled by ``image_size / (W, H)`` with labels 2, 3, prompt encoder, mask decoder
-    with the high-resolution features, bilinear back to (H, W). Logits ``[1, H, W]``; with
-    ``multimask`` the mask of the highest predicted IoU."""
+def decode_box(model: nn.Module, enc: Sam2Features, box: torch.Tensor | None,
+               multimask: bool = False, points: torch.Tensor | None = None,
+               labels: torch.Tensor | None = None, mask_logits: torch.Tensor | None = None
+               ) -> torch.Tensor:
+    """``SAM2ImagePredictor.predict(box=..., point_coords=..., point_labels=..., mask_input=...,
+    return_logits=True)`` on cached features: box corners (labels 2, 3) first, then the clicks
+    ``points`` ``[N, 2]`` (x, y pixels, ``labels`` 1/0), all scaled by ``image_size / (W, H)`` as
+    ``_prep_prompts`` + ``_predict`` merge them; ``mask_logits`` ``[1, 1, s/4, s/4]`` as its
+    ``mask_input``; prompt encoder, mask decoder with the high-resolution features, bilinear back
+    to (H, W). Logits ``[1, H, W]``; with ``multimask`` the mask of the highest predicted IoU."""
     import torch.nn.functional as F
 
     size, (height, width) = model.image_size, enc.original_size
-    corners = box.reshape(1, 2, 2).clone()
-    corners[..., 0] = corners[..., 0] / width
-    corners[..., 1] = corners[..., 1] / height
-    labels = torch.tensor([[2, 3]], dtype=torch.int, device=box.device)
-    sparse, dense = model.sam_prompt_encoder(points=(corners * size, labels), boxes=None,
-                                             masks=None)
+    device = enc.maps[-1].device
+    coords, kinds = [], []
+    if box is not None:
+        coords.append(box.reshape(2, 2).to(device, torch.float))
+        kinds.append(torch.tensor([2, 3], dtype=torch.int, device=device))
+    if points is not None:
+        coords.append(points.reshape(-1, 2).to(device, torch.float))
+        kinds.append(labels.reshape(-1).to(device, torch.int))
+    xy = torch.cat(coords)[None].clone()
+    xy[..., 0] = xy[..., 0] / width
+    xy[..., 1] = xy[..., 1] / height
+    sparse, dense = model.sam_prompt_encoder(points=(xy * size, torch.cat(kinds)[None]),
+                                             boxes=None, masks=mask_logits)
     low_res, iou, _, _ = model.sam_mask_decoder(
         image_embeddings=enc.maps[-1], image_pe=model.sam_prompt_encoder.get_dense_pe(),
         sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,

@@ -15,6 +15,10 @@ Protocols (the grid axis ``prompt``), parsed by :func:`parse_protocol`:
 - ``box`` = ``box20``: the mask's box, each side moved outwards by 0-20 px drawn independently
   (MedSAM's ``bbox_shift=20``), clipped to the image; ``box0`` is the tight box;
 - ``pos<K>`` / ``pos<K>neg<M>``: K clicks drawn uniformly inside the mask, M outside it;
+- ``box<J>clicks<N>`` (e.g. ``boxclicks5``): the interactive protocol: the file holds the boxes of
+  ``box<J>`` (the same draws: a ``boxclicks5`` cell starts from the ``box`` cell's boxes), and the
+  N corrective clicks are placed at predict time from the method's own errors
+  (:mod:`benchmarks.data.clicks`, :mod:`benchmarks.stages.interactive`), never stored here;
 - on 3D data the name also says which slices are prompted: ``<protocol>_allslices`` (e.g.
   ``box_allslices``) = every slice whose reference holds foreground gets its own box or clicks, as
   above (slices without foreground get none, so a slice-wise method predicts them empty); the
@@ -43,8 +47,8 @@ NO_PROMPT = registry.NO_PROMPT  # the prompt axis value of methods whose card sa
 COORDINATES = "x=column (array axis 1), y=row (array axis 0), pixels; boxes xyxy inclusive"
 SLICE_SUFFIXES = ("allslices",)  # which slices of a volume are prompted (_<suffix> of the name)
 # every name parse_protocol accepts (Snakemake wildcard, schema pattern)
-PROTOCOL_PATTERN = r"(box\d*|pos\d+(neg\d+)?)(_allslices)?"
-_BOX = re.compile(r"^box(?P<jitter>\d+)?$")
+PROTOCOL_PATTERN = r"(box\d*(clicks\d+)?|pos\d+(neg\d+)?)(_allslices)?"
+_BOX = re.compile(r"^box(?P<jitter>\d+)?(?:clicks(?P<clicks>\d+))?$")
 _POINTS = re.compile(r"^pos(?P<pos>\d+)(?:neg(?P<neg>\d+))?$")
 
 
@@ -62,6 +66,7 @@ class Protocol:
     n_pos: int = 0
     n_neg: int = 0
     slices: str = ""  # 3D: which slices are prompted ("allslices"); "" = a 2D protocol
+    clicks: int = 0  # corrective click rounds after the box (interactive protocols), 0 = none
 
 
 def parse_protocol(name: str) -> Protocol:
@@ -70,13 +75,14 @@ def parse_protocol(name: str) -> Protocol:
     base, _, slices = name.partition("_")
     if slices in ("", *SLICE_SUFFIXES):
         if match := _BOX.match(base):
-            return Protocol(name, box=True, jitter_px=int(match["jitter"] or 20), slices=slices)
+            return Protocol(name, box=True, jitter_px=int(match["jitter"] or 20), slices=slices,
+                            clicks=int(match["clicks"] or 0))
         if match := _POINTS.match(base):
             n_pos, n_neg = int(match["pos"]), int(match["neg"] or 0)
             if n_pos + n_neg > 0:
                 return Protocol(name, box=False, n_pos=n_pos, n_neg=n_neg, slices=slices)
-    raise PromptError(f"unknown prompt protocol {name!r}; use box, box<J>, pos<K> or pos<K>neg<M>"
-                      f", with _allslices on 3D data")
+    raise PromptError(f"unknown prompt protocol {name!r}; use box, box<J>, box<J>clicks<N>, "
+                      f"pos<K> or pos<K>neg<M>, with _allslices on 3D data")
 
 
 def check_dims(protocol: Protocol, dims: str) -> str | None:
@@ -168,7 +174,9 @@ def make_prompts(loader: Any, dcfg: Any, split: dict, split_sha256: str, protoco
         mask = loader.load_case(refs[case_id], dcfg).mask
         simulate = volume_prompts if mask.ndim == 3 else image_prompts
         cases[case_id] = simulate(mask, protocol, case_rng(seed, case_id))
-    return {"dataset_id": split["dataset_id"], "protocol": asdict(protocol), "seed": seed,
+    # `clicks` only where set: box files written before interactive protocols keep their bytes
+    described = {k: v for k, v in asdict(protocol).items() if k != "clicks" or v}
+    return {"dataset_id": split["dataset_id"], "protocol": described, "seed": seed,
             "split_sha256": split_sha256, "coordinates": COORDINATES, "cases": cases}
 
 

@@ -93,7 +93,21 @@ def skip_reason(config: dict[str, Any], run: Run,
         takes = card.get("prompt", "none")
         if takes != kind:
             return f"{run.method} takes {takes} prompts; {run.prompt} is a {kind} protocol"
-        return prompts.check_dims(protocol, dims)
+        return prompts.check_dims(protocol, dims) or interactive_skip(card, run, protocol, dims)
+    return None
+
+
+def interactive_skip(card: dict[str, Any], run: Run, protocol: prompts.Protocol,
+                     dims: str) -> str | None:
+    """Why a method cannot run an interactive (click) protocol, or ``None``."""
+    if not protocol.clicks:
+        return None
+    if not card.get("interactive", False):
+        return (f"{run.method}'s card does not declare interactive: true (clicks and its own "
+                f"previous mask, methods/_api.py); {run.prompt} needs it")
+    if dims == "3d" and card.get("volumes") == "patches":
+        return (f"{run.method} is a native 3D patch method; {run.prompt} on volumes is run "
+                "slice-wise only (no interactive patch method exists yet)")
     return None
 
 

@@ -38,6 +38,9 @@ def card_problems(method_id: str, card: dict[str, Any]) -> list[str]:
     if "3d" in card.get("dims", []) and card.get("volumes") not in VOLUME_INPUTS:
         problems.append(f"{path}: a 3d method needs volumes: one of {list(VOLUME_INPUTS)} "
                         "(how it consumes a volume)")
+    if card.get("interactive", False) and card.get("prompt") != "box":
+        problems.append(f"{path}: interactive: true needs prompt: box (round 0 is the box; "
+                        "methods/_api.py, Interactive methods)")
     return problems + phase_problems(path, card.get("phases"))
 
 

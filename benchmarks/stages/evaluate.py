@@ -20,7 +20,7 @@ from benchmarks.core import registry
 from benchmarks.core.io import read_table, write_table
 from benchmarks.data.base import DataError
 from benchmarks.runs import config
-from benchmarks.scoring import metrics
+from benchmarks.scoring import interactive, metrics
 from benchmarks.stages import cases
 
 METRICS = (*metrics.OVERLAP, *metrics.DISTANCES, "nsd")
@@ -82,7 +82,35 @@ def score_case(sample: Any, pred: np.ndarray | None, status: str, ecfg: Any) -> 
     return {**values, "status": "ok"}
 
 
-def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any) -> dict:
+class Rounds:
+    """An interactive cell's per-round masks and click log (``predict/rounds.npz``,
+    ``predict/clicks.csv``), scored round by round into ``evaluate/rounds.csv``."""
+
+    def __init__(self, pred_dir: Path, n_clicks: int) -> None:
+        self.n_clicks = n_clicks
+        self.masks = read_predictions(pred_dir / "rounds.npz")
+        log = read_table(pred_dir / "clicks.csv")
+        self.log = {cid: g.sort_values("round").to_dict("records")
+                    for cid, g in log.groupby("case_id", sort=False)}
+        self.rows: list[dict[str, Any]] = []
+
+    def score(self, case_id: str, sample: Any, status: str, ecfg: Any) -> dict[str, Any]:
+        """The case's wide columns (per-round scores, AUCs); worst values unless it is ok."""
+        log = self.log.get(case_id, [])
+        keys = [interactive.round_key(case_id, int(r["round"])) for r in log]
+        if status != "ok" or len(log) != self.n_clicks + 1 or not all(
+                k in self.masks and invalid_reason(self.masks[k], sample.mask.shape) is None
+                for k in keys):
+            return interactive.worst_columns(self.n_clicks)
+        scored = [r | interactive.round_scores(self.masks[k], sample.mask, sample.spacing_mm,
+                                               ecfg.nsd_tolerance) for r, k in zip(log, keys,
+                                                                                   strict=True)]
+        self.rows += scored
+        return interactive.wide_columns(scored, self.n_clicks)
+
+
+def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any,
+         rounds: Rounds | None = None) -> dict:
     recorded = status.get(case_id, {"status": "missing", "message": "no row in cases.csv"})
     try:
         sample = data.load(case_id)
@@ -94,7 +122,10 @@ def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any
            "empty_pred": bool(case_id in masks and not np.nan_to_num(masks[case_id]).any()),
            "distance_unit": "px" if sample.spacing_mm is None else "mm",
            "label": sample.meta.get("label", "")}  # the label id scored (3D label maps)
-    return row | score_case(sample, masks.get(case_id), recorded["status"], ecfg)
+    row |= score_case(sample, masks.get(case_id), recorded["status"], ecfg)
+    if rounds is not None:
+        row |= rounds.score(case_id, sample, row["status"], ecfg)
+    return row
 
 
 def method_fields(cfg: DictConfig) -> dict[str, Any]:
@@ -116,7 +147,10 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
     """Write the per-case metrics table of one cell to ``out``."""
     data = cases.open_run(cfg)
     masks, status = _prediction_status(pred_dir)
-    rows = [_row(cid, data, masks, status, cfg.eval) for cid in data.case_ids(cfg.fold, "test")]
+    clicking = data.protocol is not None and data.protocol.clicks > 0
+    rounds = Rounds(pred_dir, data.protocol.clicks) if clicking else None
+    rows = [_row(cid, data, masks, status, cfg.eval, rounds)
+            for cid in data.case_ids(cfg.fold, "test")]
     table = pd.DataFrame(rows)
     identity = {
         "dataset": cfg.dataset_id, "organ": OmegaConf.select(cfg, "dataset.organ", default=""),
@@ -133,6 +167,14 @@ def run(cfg: DictConfig, pred_dir: Path, provenance: dict[str, Any], out: Path) 
         "threshold": cfg.eval.threshold,
         **method_fields(cfg),
     }
+    if rounds is not None:
+        identity |= {"click_rule": "cvpr25_iter_eval", "auc_rounds_clicks":
+                     interactive.AUC_COVERAGE["clicks"], "auc_rounds_all":
+                     interactive.AUC_COVERAGE["all"]}
+        # one row per case and round beside metrics.csv (undeclared in Snakemake: metrics.csv
+        # carries the same scores as columns, which is what the aggregate reads)
+        write_table(out.with_name("rounds.csv"), pd.DataFrame(
+            [{"dataset": cfg.dataset_id, "method": identity["method"], **r} for r in rounds.rows]))
     table = pd.concat([pd.DataFrame([identity] * len(table)), table], axis=1)
     write_table(out, table)
     return table

@@ -24,7 +24,8 @@ from benchmarks.data import batches, oof, patches, volumes
 from benchmarks.data.base import DataError, Sample
 from benchmarks.data.batches import seed_everything, select_device, to_device
 from benchmarks.runs import config
-from benchmarks.stages import cases
+from benchmarks.scoring import interactive as scoring_interactive
+from benchmarks.stages import cases, interactive
 from methods._api import load_state_strict, read_checkpoint
 
 
@@ -113,6 +114,14 @@ def oof_record(data: cases.RunData, fold: int, model_path: Path, part: str) -> d
                         data.split_sha256)
 
 
+def write_rounds(out_dir: Path, rounds: dict[str, np.ndarray], logs: list[dict]) -> None:
+    """``rounds.npz`` (one mask per case and round) and ``clicks.csv`` (one row per case and
+    round: the click, its label, and the round's times) of an interactive run."""
+    with atomic_path(out_dir / "rounds.npz") as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, **rounds)
+    write_table(out_dir / "clicks.csv", pd.DataFrame(logs, columns=interactive.ROUND_COLUMNS))
+
+
 def run(cfg: DictConfig, model_path: Path, out_dir: Path, part: str = "test") -> pd.DataFrame:
     """Predict every case of ``part`` (the test fold, or a training half for out-of-fold masks,
     kept soft); write ``predictions.npz`` and ``cases.csv`` (status per case)."""
@@ -124,12 +133,23 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path, part: str = "test") ->
     patched = cases.uses_patches(cfg, data)
     record = None if part == "test" else oof_record(data, cfg.fold, model_path, part)
     threshold = cfg.eval.threshold if record is None else None
-    masks, rows = {}, []
+    clicking = bool(data.protocol and data.protocol.clicks)  # box<J>clicks<N>: stages.interactive
+    if clicking:
+        interactive.check_module(module, config.method_id(cfg))
+    masks, rows, rounds, logs = {}, [], {}, []
     for case_id in data.case_ids(cfg.fold, part):
         start, status, message = time.perf_counter(), "ok", ""
         try:
-            masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
-                                          threshold, patched)
+            if clicking:
+                case_rounds, case_logs = interactive.predict_case(
+                    module, model, mcfg, data, case_id, device, threshold, check_probabilities)
+                masks[case_id] = case_rounds[-1]
+                rounds |= {scoring_interactive.round_key(case_id, k): m
+                           for k, m in enumerate(case_rounds)}
+                logs += case_logs
+            else:
+                masks[case_id] = predict_case(module, model, mcfg, data, case_id, device,
+                                              threshold, patched)
             message = data.prompt_note(case_id, masks[case_id].shape[-1])
         except DataError as err:
             status, message = "bad_input", str(err)
@@ -143,6 +163,8 @@ def run(cfg: DictConfig, model_path: Path, out_dir: Path, part: str = "test") ->
     with atomic_path(out_dir / "predictions.npz") as tmp, open(tmp, "wb") as handle:
         np.savez_compressed(handle, **masks)
     table = pd.DataFrame(rows, columns=["case_id", "status", "message", "seconds"])
+    if clicking:  # every round's mask and click, scored round by round by evaluate
+        write_rounds(out_dir, rounds, logs)
     write_table(out_dir / "cases.csv", table)
     if record is not None:
         oof.write(out_dir, record)

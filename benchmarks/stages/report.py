@@ -17,6 +17,7 @@ from benchmarks.core import git
 from benchmarks.core.io import read_table, write_text
 from benchmarks.report import blocks as rh
 from benchmarks.report import figures, glance, organs, published, refine, significance
+from benchmarks.report import interactive as interactive_section
 from benchmarks.runs import throughput_plan
 from benchmarks.scoring import stats
 
@@ -194,7 +195,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
         _throughput(summary, speed), _counts(metrics, summary),
         rh.section("statistics", "Statistics",
                    "".join(significance.stats_sections(metrics, fig_dir))),
-        refine.section(metrics),
+        refine.section(metrics), interactive_section.section(metrics),
         _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
                                                        else pd.DataFrame()),
         _definitions(metrics),

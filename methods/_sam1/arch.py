@@ -39,7 +39,9 @@ LAYOUTS = {
     "vit_l": Layout(1024, 24, 16, (5, 11, 17, 23)),
     "vit_h": Layout(1280, 32, 16, (7, 15, 23, 31)),
     # Ours, for 2-core CPU tests only (named in each card): 2 blocks of width 64, decoder width 32.
-    "tiny": Layout(64, 2, 2, (1,), window=4, prompt_dim=32, mask_in_chans=4, decoder_mlp=64,
+    # mask_in_chans 16 as upstream: with 4 the mask path's first conv has one channel, whose
+    # LayerNorm2d is 0 for any input, so a tiny model could never read a previous mask.
+    "tiny": Layout(64, 2, 2, (1,), window=4, prompt_dim=32, mask_in_chans=16, decoder_mlp=64,
                    decoder_heads=2),
 }
 PATCH = 16  # build_sam.py: vit_patch_size=16

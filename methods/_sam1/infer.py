@@ -1,4 +1,5 @@
-"""Box-prompted SAM v1 inference for one image at its original size.
+"""Box-prompted (and interactive: box + clicks + previous mask) SAM v1 inference for one image
+at its original size.
 
 Two input conventions share the model:
 
@@ -32,6 +33,55 @@ def to_uint8_hwc(image: torch.Tensor) -> np.ndarray:
     return pixels.permute(1, 2, 0).cpu().numpy()
 
 
+# An interactive round's previous probabilities enter SAM's mask input as logits: p is clamped to
+# [EPS, 1 - EPS] first (|logit| <= 9.21), since a saturated float32 sigmoid gives p = 1 exactly.
+PREVIOUS_EPS = 1e-4
+
+
+class Prompt(NamedTuple):
+    """One image's prompts of an interactive round (methods/_api.py): box, clicks, previous."""
+
+    box: torch.Tensor | None  # [4] xyxy pixels; None where the batch's box is NaN
+    points: torch.Tensor | None  # [N, 2] (x, y) pixels, SAM's padding (label -1) removed
+    labels: torch.Tensor | None  # [N] 1 foreground, 0 background
+    previous: torch.Tensor | None  # [H, W] the method's own probabilities of the previous round
+
+
+def prompts_of(batch: dict) -> list[Prompt]:
+    """The batch's prompts per sample (``points`` / ``previous`` only in interactive rounds)."""
+    out = []
+    for i in range(len(batch["image"])):
+        box = batch["box"][i] if "box" in batch else None
+        box = None if box is None or torch.isnan(box).any() else box
+        points = labels = previous = None
+        if "points" in batch:
+            keep = batch["point_labels"][i] >= 0
+            if keep.any():
+                points, labels = batch["points"][i][keep, :2], batch["point_labels"][i][keep]
+        if "previous" in batch:
+            previous = batch["previous"][i, 0]
+        out.append(Prompt(box, points, labels, previous))
+    return out
+
+
+def previous_logits(previous: torch.Tensor, frame: tuple[int, int], size: int,
+                    low_res: int) -> torch.Tensor:
+    """Probabilities ``[H, W]`` -> SAM's mask input ``[1, 1, low_res, low_res]`` (logits, as the
+    decoder's own low-resolution output that ``SamPredictor``'s ``mask_input`` expects).
+
+    The image occupies the top-left ``frame`` (h, w) of the model's ``size`` x ``size`` input
+    (SAM pads bottom-right; MedSAM squashes: frame = the whole square), so the logits are resized
+    (bilinear, antialiased) to ``frame * low_res / size`` and the rest is filled with
+    ``logit(PREVIOUS_EPS)``, background, as padding is.
+    """
+    logits = torch.logit(previous.float().clamp(PREVIOUS_EPS, 1 - PREVIOUS_EPS))
+    h, w = (round(side * low_res / size) for side in frame)
+    small = F.interpolate(logits[None, None], size=(h, w), mode="bilinear", align_corners=False,
+                          antialias=True)
+    fill = float(torch.logit(torch.tensor(PREVIOUS_EPS)))
+    return F.pad(small, (0, low_res - w, 0, low_res - h), value=fill)
+
+
 class SamFeatures(NamedTuple):
     """What ``SamPredictor.set_image`` keeps of one image: the embedding and the two sizes."""
 
@@ -50,18 +100,29 @@ def sam_encode(sam: torch.nn.Module, image: torch.Tensor) -> SamFeatures:
                        tuple(image.shape[-2:]))
 
 
-def sam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor,
-               multimask: bool = False) -> torch.Tensor:
-    """``SamPredictor.predict(box=..., return_logits=True)`` on cached features: logits
-    ``[1, H, W]``; with ``multimask`` the mask of the highest predicted IoU of SAM's three."""
+def sam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor | None,
+               multimask: bool = False, prompt: Prompt | None = None) -> torch.Tensor:
+    """``SamPredictor.predict(box=..., point_coords=..., point_labels=..., mask_input=...,
+    return_logits=True)`` on cached features: logits ``[1, H, W]``; with ``multimask`` the mask of
+    the highest predicted IoU of SAM's three. ``prompt`` adds the clicks and the previous mask of
+    an interactive round (points scaled with ``apply_coords``, the mask as
+    :func:`previous_logits` in the padded 1024 frame)."""
     from segment_anything.utils.transforms import ResizeLongestSide
 
     transform = ResizeLongestSide(sam.image_encoder.img_size)
-    boxes = transform.apply_boxes(box.detach().cpu().numpy()[None].astype(float),
-                                  enc.original_size)
-    sparse, dense = sam.prompt_encoder(
-        points=None, boxes=torch.as_tensor(boxes, dtype=torch.float, device=sam.device),
-        masks=None)
+    boxes = None if box is None else torch.as_tensor(
+        transform.apply_boxes(box.detach().cpu().numpy()[None].astype(float), enc.original_size),
+        dtype=torch.float, device=sam.device)
+    points, masks = None, None
+    if prompt is not None and prompt.points is not None:
+        coords = transform.apply_coords(prompt.points.detach().cpu().numpy().astype(float),
+                                        enc.original_size)
+        points = (torch.as_tensor(coords, dtype=torch.float, device=sam.device)[None],
+                  prompt.labels.to(sam.device, torch.int)[None])
+    if prompt is not None and prompt.previous is not None:
+        masks = previous_logits(prompt.previous, enc.input_size, sam.image_encoder.img_size,
+                                sam.prompt_encoder.mask_input_size[0]).to(sam.device)
+    sparse, dense = sam.prompt_encoder(points=points, boxes=boxes, masks=masks)
     low_res, iou = sam.mask_decoder(image_embeddings=enc.embedding,
                                     image_pe=sam.prompt_encoder.get_dense_pe(),
                                     sparse_prompt_embeddings=sparse,
@@ -109,13 +170,23 @@ def medsam_encode(sam: torch.nn.Module, image: torch.Tensor) -> SamFeatures:
     return SamFeatures(embedding, (size, size), tuple(image.shape[-2:]))
 
 
-def medsam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor) -> torch.Tensor:
-    """MedSAM's probabilities ``[1, H, W]`` for one xyxy pixel box on cached features."""
+def medsam_decode(sam: torch.nn.Module, enc: SamFeatures, box: torch.Tensor | None,
+                  prompt: Prompt | None = None) -> torch.Tensor:
+    """MedSAM's probabilities ``[1, H, W]`` for one xyxy pixel box on cached features; ``prompt``
+    adds an interactive round's clicks (scaled by ``size / (W, H)`` as the box) and previous mask
+    (:func:`previous_logits` over the whole squashed square)."""
     size = enc.input_size[0]
     height, width = enc.original_size
     scale = torch.tensor([width, height, width, height], dtype=torch.float, device=sam.device)
-    box_in = (box.to(sam.device, torch.float) / scale * size)[None, None]  # (B, 1, 4)
-    sparse, dense = sam.prompt_encoder(points=None, boxes=box_in, masks=None)
+    box_in = None if box is None else (box.to(sam.device, torch.float) / scale * size)[None, None]
+    points, masks = None, None
+    if prompt is not None and prompt.points is not None:
+        coords = prompt.points.to(sam.device, torch.float) / scale[:2] * size
+        points = (coords[None], prompt.labels.to(sam.device, torch.int)[None])
+    if prompt is not None and prompt.previous is not None:
+        masks = previous_logits(prompt.previous, (size, size), size,
+                                sam.prompt_encoder.mask_input_size[0]).to(sam.device)
+    sparse, dense = sam.prompt_encoder(points=points, boxes=box_in, masks=masks)
     low_res, _ = sam.mask_decoder(image_embeddings=enc.embedding,
                                   image_pe=sam.prompt_encoder.get_dense_pe(),
                                   sparse_prompt_embeddings=sparse,
@@ -149,6 +220,45 @@ def per_box(batch: dict, one: Callable[[Any, torch.Tensor], torch.Tensor],
         else:
             out.append(one(item, box).float())
     return torch.stack(out)
+
+
+def per_prompt(batch: dict, one: Callable[[Any, Prompt], torch.Tensor],
+               items: Sequence[Any]) -> torch.Tensor:
+    """Probabilities ``[B, 1, H, W]``: ``one(item, prompt)`` per sample; 0 where the sample has
+    neither a box nor a click (nothing to ask: the prediction is empty, as in :func:`per_box`)."""
+    if "box" not in batch:
+        raise KeyError("this method takes box prompts: run it with prompt=box or an interactive "
+                       "box<J>clicks<N> protocol so that batches carry the pinned boxes")
+    out = []
+    for item, image, prompt in zip(items, batch["image"], prompts_of(batch), strict=True):
+        if prompt.box is None and prompt.points is None:
+            out.append(image.new_zeros(1, *image.shape[-2:]))
+        else:
+            out.append(one(item, prompt).float())
+    return torch.stack(out)
+
+
+def interactive_hooks(encode_one: Callable[[torch.nn.Module, torch.Tensor], Any],
+                      decode_one: Callable[[torch.nn.Module, Any, Prompt, Any], torch.Tensor]
+                      ) -> tuple[Callable, Callable, Callable]:
+    """``predict``, ``encode`` and ``decode`` of an interactive method (card ``interactive:
+    true``) from ``encode_one(model, image)`` and ``decode_one(model, features, prompt, cfg)``
+    (probabilities ``[1, H, W]`` from a :class:`Prompt`: the box, and in later rounds the clicks
+    so far and the previous probabilities). Without clicks and previous it is the box decode."""
+
+    def predict(model: torch.nn.Module, batch: dict, cfg: Any) -> torch.Tensor:
+        # the encoder only where there is a prompt (most slices of a volume have none)
+        return per_prompt(batch, lambda image, prompt: decode_one(
+            model, encode_one(model, image), prompt, cfg), batch["image"])
+
+    def encode(model: torch.nn.Module, batch: dict, cfg: Any) -> list:
+        return [encode_one(model, image) for image in batch["image"]]
+
+    def decode(model: torch.nn.Module, features: list, batch: dict, cfg: Any) -> torch.Tensor:
+        return per_prompt(batch, lambda enc, prompt: decode_one(model, enc, prompt, cfg),
+                          features)
+
+    return predict, encode, decode
 
 
 def box_hooks(encode_one: Callable[[torch.nn.Module, torch.Tensor], Any],

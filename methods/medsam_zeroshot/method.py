@@ -24,6 +24,9 @@ build = zero_shot.build  # medsam_vit_b.pth is a flat SAM-format state dict (met
 
 
 # MedSAM's probabilities at the original size, one box per image; ``encode`` is its image
-# embedding (once per image), ``decode`` the prompt encoder + mask decoder on it.
-predict, encode, decode = infer.box_hooks(
-    infer.medsam_encode, lambda model, enc, box, cfg: infer.medsam_decode(model, enc, box))
+# embedding (once per image), ``decode`` the prompt encoder + mask decoder on it, in interactive
+# rounds with the clicks and the previous probabilities (as 256 x 256 logits) too. MedSAM was
+# trained with boxes only; SAM's point and mask inputs are there, untrained by MedSAM.
+predict, encode, decode = infer.interactive_hooks(
+    infer.medsam_encode,
+    lambda model, enc, prompt, cfg: infer.medsam_decode(model, enc, prompt.box, prompt))

@@ -43,9 +43,21 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     return model
 
 
+def _decode(model: nn.Module, enc: _sam2.Sam2Features, prompt: infer.Prompt,
+            cfg: Config) -> torch.Tensor:
+    mask = None
+    if prompt.previous is not None:
+        low_res = model.sam_prompt_encoder.mask_input_size[0]
+        mask = infer.previous_logits(prompt.previous, (model.image_size,) * 2, model.image_size,
+                                     low_res).to(enc.maps[-1].device)
+    return torch.sigmoid(_sam2.decode_box(model, enc, prompt.box, cfg.multimask, prompt.points,
+                                          prompt.labels, mask))
+
+
 # Sigmoid of the upstream predictor's logits at the original size, one box per image (a NaN box,
 # empty reference: no prompt, gets an empty prediction); ``encode`` is
 # ``SAM2ImagePredictor.set_image``, ``decode`` its ``predict`` on the cached features.
-predict, encode, decode = infer.box_hooks(
-    _sam2.encode_image,
-    lambda model, enc, box, cfg: torch.sigmoid(_sam2.decode_box(model, enc, box, cfg.multimask)))
+# In interactive rounds (card ``interactive: true``) the clicks follow the box corners and the
+# previous probabilities enter as mask_input logits over the squashed square
+# (infer.previous_logits).
+predict, encode, decode = infer.interactive_hooks(_sam2.encode_image, _decode)

@@ -25,7 +25,10 @@ build = zero_shot.build
 
 
 # Sigmoid of ``SamPredictor``'s logits at the original size, one box per image; ``encode`` is
-# ``SamPredictor.set_image`` (once per image), ``decode`` its ``predict`` on the cached embedding.
-predict, encode, decode = infer.box_hooks(
+# ``SamPredictor.set_image`` (once per image), ``decode`` its ``predict`` on the cached embedding,
+# in interactive rounds with ``point_coords``/``point_labels`` and ``mask_input`` (card
+# ``interactive: true``; the previous probabilities as logits, infer.previous_logits).
+predict, encode, decode = infer.interactive_hooks(
     infer.sam_encode,
-    lambda model, enc, box, cfg: torch.sigmoid(infer.sam_decode(model, enc, box, cfg.multimask)))
+    lambda model, enc, prompt, cfg: torch.sigmoid(
+        infer.sam_decode(model, enc, prompt.box, cfg.multimask, prompt)))

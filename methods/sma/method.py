@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from methods._api import Batch, load_state_strict
+from methods._sam1 import infer  # the interactive rounds' Prompt and previous-mask conversion
 
 # transformers SamVisionConfig per backbone (facebook/sam-vit-{base,large,huge} config.json;
 # methods-spec 1.1). "tiny" is ours, for 2-core CPU tests only (named in the card).
@@ -35,7 +36,9 @@ LAYOUTS = {
     "tiny": {"vision": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
                             global_attn_indexes=[1], window_size=4, output_channels=32,
                             num_pos_feats=16, mlp_dim=128),
-             "prompt": dict(hidden_size=32, mask_input_channels=4),
+             # mask_input_channels 16 as upstream: with 4 the mask path has one channel, which
+             # its LayerNorm zeroes, so no previous mask could reach the decoder
+             "prompt": dict(hidden_size=32, mask_input_channels=16),
              "decoder": dict(hidden_size=32, mlp_dim=64, num_attention_heads=2,
                              iou_head_hidden_dim=32)},
 }
@@ -187,9 +190,16 @@ def encode(model: nn.Module, batch: Batch, cfg: Config) -> dict:
 def decode(model: nn.Module, features: dict, batch: Batch, cfg: Config) -> torch.Tensor:
     """``predict`` on cached embeddings: boxes scaled as ``SamProcessor`` scales them (its
     ``_normalize_coordinates``, transformers pinned), prompt encoder + mask decoder, then
-    ``post_process_masks`` to the original size."""
+    ``post_process_masks`` to the original size. Interactive rounds (``points``/``previous`` in
+    the batch; card ``interactive: true``) go through :func:`_decode_round`."""
     import numpy as np
 
+    if "points" in batch or "previous" in batch:
+        prompts = infer.prompts_of(batch)
+        height, width = batch["image"].shape[-2:]
+        return torch.stack([
+            _decode_round(model, features, i, p) if p.box is not None or p.points is not None
+            else batch["image"].new_zeros(1, height, width) for i, p in enumerate(prompts)])
     keep = _with_boxes(batch)
     height, width = batch["image"].shape[-2:]
     out = torch.zeros(len(keep), 1, height, width, device=batch["image"].device)
@@ -206,3 +216,35 @@ def decode(model: nn.Module, features: dict, batch: Batch, cfg: Config) -> torch
         pred, sizes, features["reshaped_input_sizes"][keep.cpu()], binarize=False)
     out[keep] = torch.sigmoid(torch.cat(logits)[:, :1].to(out))
     return out
+
+
+def _decode_round(model: nn.Module, features: dict, i: int, prompt: infer.Prompt
+                  ) -> torch.Tensor:
+    """One image's interactive round: ``SamModel`` with ``input_points``/``input_labels`` (the
+    clicks, scaled as the box; transformers embeds points before the box, as segment-anything),
+    ``input_boxes`` and ``input_masks`` (the previous probabilities as logits in the padded
+    low-resolution frame, ``infer.previous_logits``). Probabilities ``[1, H, W]``."""
+    import numpy as np
+
+    device = features["embeddings"].device
+    size = features["original_sizes"][i].tolist()
+    reshaped = features["reshaped_input_sizes"][i : i + 1]
+    norm = model.processor._normalize_coordinates
+    target = model.processor.target_size
+    args: dict = {}
+    if prompt.box is not None:
+        box = norm(target, np.array([prompt.box.tolist()]), size, is_bounding_box=True)
+        args["input_boxes"] = torch.from_numpy(box).float()[None].to(device)
+    if prompt.points is not None:
+        xy = norm(target, prompt.points.detach().cpu().numpy(), size)
+        args["input_points"] = torch.from_numpy(xy).float()[None, None].to(device)
+        args["input_labels"] = prompt.labels.to(device, torch.int)[None, None]
+    if prompt.previous is not None:
+        low_res = 4 * features["embeddings"].shape[-1]
+        args["input_masks"] = infer.previous_logits(
+            prompt.previous, tuple(reshaped[0].tolist()), target, low_res).to(device)
+    pred = model(image_embeddings=features["embeddings"][i : i + 1], multimask_output=False,
+                 **args).pred_masks
+    logits = model.processor.image_processor.post_process_masks(
+        pred, features["original_sizes"][i : i + 1], reshaped, binarize=False)
+    return torch.sigmoid(logits[0][0, :1].float())
