@@ -125,12 +125,22 @@ def _failures(status: pd.DataFrame, speed: pd.DataFrame | None, skipped: pd.Data
     return rh.section("failures", "Failures, unfinished stages and skipped cells", body)
 
 
-def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
+def with_sites(cells: pd.DataFrame, sites: pd.DataFrame | None) -> pd.DataFrame:
+    """The provenance rows with the site that produced each cell: the one named in
+    ``results/bundles/sites.csv`` for an imported cell (``bundle import``), else ``here``."""
+    site = cells["cell"].map(dict(zip(sites["cell"], sites["site"], strict=True))
+                             if sites is not None and len(sites) else {})
+    return cells.assign(site=site.fillna("here").astype(str))
+
+
+def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame,
+                sites: pd.DataFrame | None = None) -> str:
     if cells is None or cells.empty:
         return rh.section("provenance", "Provenance", "<p>no provenance summary</p>")
+    cells = with_sites(cells, sites)
     short = pd.DataFrame({
         "what": ["git commit(s)", "uncommitted changes", "containers", "weights", "devices",
-                 "torch"],
+                 "torch", "sites (cells)"],
         "value": [", ".join(sorted(cells["git_sha"].astype(str).str[:12].unique())),
                   f"{int(cells['git_dirty'].astype(str).eq('True').sum())} of {len(cells)} cells",
                   ", ".join(sorted(set(cells["container"].fillna("").astype(str)) - {""}))
@@ -138,7 +148,9 @@ def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
                   "; ".join(sorted({f"{m}: {w}" for m, w in zip(cells["method"], cells["weights"],
                                                                  strict=True)})),
                   ", ".join(sorted(cells["device"].astype(str).unique())),
-                  ", ".join(sorted(cells["torch"].astype(str).unique()))]})
+                  ", ".join(sorted(cells["torch"].astype(str).unique())),
+                  ", ".join(f"{k}: {v}" for k, v in cells["site"].value_counts()
+                            .sort_index().items())]})
     return rh.section("provenance", "Provenance", rh.table(short, "none")
                       + "<details><summary>per cell</summary>" + rh.table(cells, "none")
                       + "</details><details><summary>jobs: wall time and peak RSS</summary>"
@@ -186,6 +198,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
     speed = _optional(summary_dir, "throughput.csv")
     cells = _optional(summary_dir, "provenance.csv")
     jobs = _optional(summary_dir, "jobs.csv")
+    sites = _optional(summary_dir.parent / "bundles", "sites.csv")  # cells from bundle import
     alerts = glance.warnings(summary, cells, status, speed)
     values, classes = glance.glance(metrics, status, skipped)
     nav = "".join(f"<a href='#{a}'>{html.escape(t)}</a>" for a, t in NAV)
@@ -207,7 +220,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
                    "".join(significance.stats_sections(metrics, fig_dir))),
         refine.section(metrics),
         _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
-                                                       else pd.DataFrame()),
+                                                       else pd.DataFrame(), sites),
         _definitions(metrics),
     ]
     return rh.page("samseg-bench report", "".join(parts))
