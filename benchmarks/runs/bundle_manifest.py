@@ -33,6 +33,7 @@ PROTOCOL_COLUMNS = ("hd95_definition", "empty_policy", "nsd_tolerance", "thresho
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 SITES = "bundles/sites.csv"  # cell -> site that produced it (below the results root)
 SKIPPED = "summary/skipped.tsv"
+PROBE = 20  # cells of a dataset read for its protocol and data folder (external sets have none)
 
 
 class BundleError(ValueError):
@@ -139,12 +140,13 @@ def dataset_entry(results: Path, dataset: str, cells: list[str]) -> dict[str, An
                                                                          f"{dataset}")}
     protocol: dict[str, str] = {}
     root = ""
-    for cell in cells:
+    for cell in cells[:PROBE]:  # every cell of a dataset scores under one protocol (evaluate)
         table = pd.read_csv(results / "runs" / cell / "evaluate" / "metrics.csv", nrows=1,
                             dtype=str, keep_default_na=False)
-        protocol = {c: table[c].iloc[0] for c in PROTOCOL_COLUMNS if c in table and len(table)}
+        protocol = protocol or {c: table[c].iloc[0] for c in PROTOCOL_COLUMNS
+                                if c in table and len(table)}
         resolved = results / "runs" / cell / "train" / "config.resolved.yaml"
-        if resolved.exists():
+        if resolved.exists() and not root:
             root = str((yaml.safe_load(resolved.read_text()).get("dataset") or {})
                        .get("root", ""))
         if protocol and root:

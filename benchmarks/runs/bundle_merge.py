@@ -39,6 +39,7 @@ class Plan:
 
     put: dict[str, Path] = field(default_factory=dict)
     remove: set[str] = field(default_factory=set)
+    cell_puts: dict[str, list[str]] = field(default_factory=dict)  # cell -> its files in put
     taken: dict[str, dict[str, str]] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
     skipped_tables: list[Path] = field(default_factory=list)
@@ -131,8 +132,8 @@ def _present(results: Path, plan: Plan, rel: str) -> bool:
 def _take_cell(results: Path, plan: Plan, cell: str, files: list[str], staged: Path) -> None:
     """Theirs replaces whatever this folder or an earlier bundle holds of the cell."""
     theirs = set(files)
-    old = set(bm.cell_files(results, cell, with_weights=True)) | {
-        rel for rel in plan.put if _cell_of(rel, {cell: 1}) == cell}
+    old = set(bm.cell_files(results, cell, with_weights=True)) | set(
+        plan.cell_puts.get(cell, []))  # this folder's files and an earlier bundle's
     for rel in old - theirs:
         plan.put.pop(rel, None)
         if (results / rel).exists():
@@ -140,6 +141,7 @@ def _take_cell(results: Path, plan: Plan, cell: str, files: list[str], staged: P
     for rel in files:
         plan.remove.discard(rel)
         plan.put[rel] = staged / rel
+    plan.cell_puts[cell] = list(files)
 
 
 def _duplicate(results: Path, mine: Side, cell: str, b: dict[str, Any], prefer: str | None,

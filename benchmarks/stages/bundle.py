@@ -18,10 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from benchmarks.core.io import write_json, write_summary
-from benchmarks.runs import bundle_apply, bundle_archive, bundle_merge, grid
+from benchmarks.runs import bundle_apply, bundle_archive, bundle_merge, cell_lock, grid
 from benchmarks.runs import bundle_manifest as bm
 
 CELLS = "summary/cells.tsv"
+LOCK = ".bundle-import.lock"  # beside the work folder, which recover() removes
 
 
 def suite_version() -> str:
@@ -95,6 +96,13 @@ def import_bundles(results: Path, bundles: list[Path], prefer: str | None,
     """Merge ``bundles`` into ``results`` all or nothing; raise :class:`BundleError` naming
     every conflict (and change nothing) when they cannot be merged."""
     results.mkdir(parents=True, exist_ok=True)
+    # one import at a time: a second would roll the first back as if it had been killed
+    with cell_lock.held(results / LOCK):
+        return _import_locked(results, bundles, prefer, before_each)
+
+
+def _import_locked(results: Path, bundles: list[Path], prefer: str | None,
+                   before_each) -> bundle_merge.Plan:
     note = bundle_apply.recover(results)
     staging = bundle_apply.work_dir(results) / "staging"
     try:
