@@ -33,9 +33,8 @@ def _move(src: Path, dst: Path) -> None:
 
 def _undo(results: Path, entries: list[dict[str, str]]) -> None:
     """Put back every file moved away; remove every file put where none was."""
-    backup = work_dir(results) / "backup"
     for entry in reversed(entries):
-        target, saved = results / entry["rel"], backup / entry["rel"]
+        target, saved = results / entry["rel"], Path(entry["backup"])
         if saved.exists():
             _move(saved, target)  # this tree's own file comes back
         elif entry["was"] == "absent" and entry["op"] == "put" and \
@@ -64,22 +63,29 @@ def apply(results: Path, put: dict[str, Path], remove: set[str],
 
     ``before_each(i)`` runs before the i-th rename (the tests kill an import half-way with it).
     """
+    work = work_dir(results)
+    backup = work / "backup"  # flat, one numbered file per entry (no folders to make)
+    backup.mkdir(parents=True, exist_ok=True)
     entries = [{"op": "put", "rel": rel, "src": str(src),
                 "was": "present" if (results / rel).exists() else "absent"}
                for rel, src in sorted(put.items())]
     entries += [{"op": "remove", "rel": rel, "src": "", "was": "present"} for rel in sorted(remove)]
-    work = work_dir(results)
+    for n, entry in enumerate(entries):
+        entry["backup"] = str(backup / str(n))
     write_json(work / JOURNAL, {"entries": entries})  # first: a kill from here on is undone
-    backup = work / "backup"
+    made: set[Path] = set()
     try:
         for i, entry in enumerate(entries):
             if before_each is not None:
                 before_each(i)
             target = results / entry["rel"]
-            if target.exists():
-                _move(target, backup / entry["rel"])
+            if entry["was"] == "present" and target.exists():
+                os.replace(target, entry["backup"])
             if entry["op"] == "put":
-                _move(Path(entry["src"]), target)
+                if target.parent not in made:  # one makedirs per folder, not per file
+                    os.makedirs(target.parent, exist_ok=True)
+                    made.add(target.parent)
+                os.replace(entry["src"], target)
     except BaseException:
         _undo(results, entries)
         shutil.rmtree(work, ignore_errors=True)

@@ -8,9 +8,10 @@ a listed file missing, or a file whose sha256 differs. Torch-free.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
-import os
 import tarfile
 import time
 import zlib
@@ -70,21 +71,34 @@ def read_manifest(bundle: Path) -> dict[str, Any]:
     return manifest
 
 
-def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
+def staged_paths(manifest: dict[str, Any], staging: Path) -> dict[str, Path]:
+    """Where each listed file is unpacked: flat, one numbered file per member, so that staging
+    creates no folders (at 20,000 cells making and removing those costs more than the files)."""
+    return {rel: staging / str(n) for n, rel in enumerate(sorted(manifest.get("files", {})))}
+
+
+def _copy_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path | None) -> str:
+    """Stream one member, hashing it; write it to ``target`` unless None. Returns its sha256."""
     source = tar.extractfile(member)
     if source is None:
         raise BundleError(f"member {member.name} is not a regular file")
-    os.makedirs(target.parent, exist_ok=True)
-    with open(target, "wb") as fh:
+    digest = hashlib.sha256()
+    with open(target, "wb") if target is not None else contextlib.nullcontext() as fh:
         while block := source.read(1 << 20):
-            fh.write(block)
+            digest.update(block)
+            if fh is not None:
+                fh.write(block)
+    return digest.hexdigest()
 
 
-def extract(bundle: Path, staging: Path) -> dict[str, Any]:
-    """Unpack every listed file into ``staging`` (verified); return the manifest. Nothing is
-    written outside ``staging``."""
+def extract(bundle: Path, staging: Path, wanted: set[str] | None = None) -> dict[str, Any]:
+    """Check every member of ``bundle`` against its manifest (all listed, none else, each sha256)
+    and unpack the ``wanted`` ones (all when None) to :func:`staged_paths`; return the manifest.
+    Nothing is written outside ``staging``."""
     manifest = read_manifest(bundle)
     listed: dict[str, dict[str, Any]] = manifest.get("files", {})
+    where = staged_paths(manifest, staging)
+    staging.mkdir(parents=True, exist_ok=True)
     seen = set()
     try:
         with tarfile.open(bundle, "r:gz") as tar:
@@ -94,7 +108,11 @@ def extract(bundle: Path, staging: Path) -> dict[str, Any]:
                 rel = _safe(bundle, member.name)
                 if rel not in listed:
                     raise BundleError(f"{bundle}: {member.name} is not in its manifest")
-                _extract_member(tar, member, staging / rel)
+                keep = wanted is None or rel in wanted
+                if _copy_member(tar, member, where[rel] if keep else None) != \
+                        listed[rel]["sha256"]:
+                    raise BundleError(f"{bundle}: {rel} differs from its manifest sha256; "
+                                      "corrupt bundle, nothing was imported: copy it again")
                 seen.add(rel)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise BundleError(f"{bundle}: truncated or corrupt bundle ({type(err).__name__}: "
@@ -103,8 +121,4 @@ def extract(bundle: Path, staging: Path) -> dict[str, Any]:
     if missing:
         raise BundleError(f"{bundle}: {len(missing)} listed file(s) absent (first: {missing[0]}); "
                           "truncated bundle, nothing was imported: copy it again")
-    for rel, want in listed.items():
-        if sha256_file(staging / rel) != want["sha256"]:
-            raise BundleError(f"{bundle}: {rel} differs from its manifest sha256; corrupt "
-                              "bundle, nothing was imported: copy it again")
     return manifest

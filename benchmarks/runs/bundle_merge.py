@@ -40,6 +40,8 @@ class Plan:
     put: dict[str, Path] = field(default_factory=dict)
     remove: set[str] = field(default_factory=set)
     cell_puts: dict[str, list[str]] = field(default_factory=dict)  # cell -> its files in put
+    shas: dict[str, str] = field(default_factory=dict)  # of throughput files put (a later
+    times: dict[str, float] = field(default_factory=dict)  # bundle compares with those)
     taken: dict[str, dict[str, str]] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
     skipped_tables: list[Path] = field(default_factory=list)
@@ -129,7 +131,8 @@ def _present(results: Path, plan: Plan, rel: str) -> bool:
     return (rel in plan.put or (results / rel).exists()) and rel not in plan.remove
 
 
-def _take_cell(results: Path, plan: Plan, cell: str, files: list[str], staged: Path) -> None:
+def _take_cell(results: Path, plan: Plan, cell: str, files: list[str],
+               staged: dict[str, Path]) -> None:
     """Theirs replaces whatever this folder or an earlier bundle holds of the cell."""
     theirs = set(files)
     old = set(bm.cell_files(results, cell, with_weights=True)) | set(
@@ -140,7 +143,7 @@ def _take_cell(results: Path, plan: Plan, cell: str, files: list[str], staged: P
             plan.remove.add(rel)
     for rel in files:
         plan.remove.discard(rel)
-        plan.put[rel] = staged / rel
+        plan.put[rel] = staged[rel]
     plan.cell_puts[cell] = list(files)
 
 
@@ -161,32 +164,35 @@ def _duplicate(results: Path, mine: Side, cell: str, b: dict[str, Any], prefer: 
     return choice == "theirs"
 
 
-def _shared_file(results: Path, plan: Plan, rel: str, want: dict[str, Any], staged: Path,
+def _shared_file(results: Path, plan: Plan, rel: str, want: dict[str, Any],
+                 staged: dict[str, Path],
                  theirs: Side, created: float, prefer: str | None) -> None:
     """A dataset or throughput file: taken when absent here; a throughput file that differs is
     a duplicate (its measurements were made elsewhere), resolved like a cell."""
     if not _present(results, plan, rel):
-        plan.put[rel] = staged / rel
+        plan.put[rel] = staged[rel]
         return
     if not rel.startswith("throughput/"):
         return  # split/prompt contents were compared; their records differ only in times
     here = plan.put.get(rel, results / rel)
-    if bm.sha256_file(here) == want["sha256"]:
+    if (plan.shas.get(rel) or bm.sha256_file(here)) == want["sha256"]:
         return
     if prefer == "newer":
-        choice = "theirs" if created > here.stat().st_mtime else "mine"
+        choice = "theirs" if created > plan.times.get(rel, here.stat().st_mtime) else "mine"
     else:
         choice = prefer
     if choice is None:
         plan.conflicts.append(f"throughput file {rel}: different measurements in {HERE} and "
                               f"in {theirs.name}; choose with --prefer newer|mine|theirs")
     elif choice == "theirs":
-        plan.put[rel] = staged / rel
+        plan.put[rel] = staged[rel]
+        plan.shas[rel], plan.times[rel] = want["sha256"], created  # not unpacked yet
 
 
 def add_bundle(results: Path, mine: Side, plan: Plan, bundle: Path, manifest: dict[str, Any],
-               staged: Path, prefer: str | None) -> None:
-    """Check one extracted bundle against this side (and the bundles before it) and plan it."""
+               staged: dict[str, Path], prefer: str | None) -> None:
+    """Check one bundle's manifest against this side (and the bundles before it) and plan it;
+    ``staged``: where each of its files will be unpacked."""
     listed: dict[str, dict[str, Any]] = manifest["files"]
     theirs = Side(bundle.name, manifest["cells"], manifest["datasets"],
                   {f: m["sha256"] for f, m in listed.items() if f.startswith("throughput/")},
@@ -198,7 +204,7 @@ def add_bundle(results: Path, mine: Side, plan: Plan, bundle: Path, manifest: di
         if cell is not None:
             by_cell[cell].append(rel)
         elif rel == bm.SKIPPED:
-            plan.skipped_tables.append(staged / rel)
+            plan.skipped_tables.append(staged[rel])
         else:
             _shared_file(results, plan, rel, listed[rel], staged, theirs,
                          float(manifest.get("created", 0)), prefer)

@@ -106,21 +106,26 @@ def _import_locked(results: Path, bundles: list[Path], prefer: str | None,
     note = bundle_apply.recover(results)
     staging = bundle_apply.work_dir(results) / "staging"
     try:
-        extracted = [(b, bundle_archive.extract(b, staging / str(i)))
-                     for i, b in enumerate(bundles)]
-        datasets = {d for _, m in extracted for d in m["datasets"]}
+        manifests = [(b, bundle_archive.read_manifest(b)) for b in bundles]
+        where = [bundle_archive.staged_paths(m, staging / str(i))
+                 for i, (_, m) in enumerate(manifests)]
+        datasets = {d for _, m in manifests for d in m["datasets"]}
         mine, plan = bundle_merge.current(results, datasets), bundle_merge.Plan()
         plan.notes += [note] if note else []
-        for i, (bundle, manifest) in enumerate(extracted):
-            bundle_merge.add_bundle(results, mine, plan, bundle, manifest, staging / str(i),
-                                    prefer)
+        for (bundle, manifest), staged in zip(manifests, where, strict=True):
+            bundle_merge.add_bundle(results, mine, plan, bundle, manifest, staged, prefer)
         if plan.conflicts:
             lines = "\n".join(f"  - {c}" for c in plan.conflicts)
             raise bm.BundleError(f"bundle import refused, {len(plan.conflicts)} conflict(s); "
                                  f"{results} is unchanged:\n{lines}")
+        needed = {*plan.put.values(), *plan.skipped_tables}
+        for i, ((bundle, _), staged) in enumerate(zip(manifests, where, strict=True)):
+            # every member is read and checked; only what the plan takes is written
+            bundle_archive.extract(bundle, staging / str(i),
+                                   {rel for rel, path in staged.items() if path in needed})
         stem = time.strftime("%Y%m%dT%H%M%S")
         _final_tables(results, plan, {f"{stem}-{b.name.split('.')[0]}": m
-                                      for b, m in extracted}, staging)
+                                      for b, m in manifests}, staging)
         bundle_apply.apply(results, plan.put, plan.remove, before_each)
     except BaseException:
         if not (bundle_apply.work_dir(results) / bundle_apply.JOURNAL).exists():
