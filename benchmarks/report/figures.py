@@ -128,7 +128,8 @@ def pareto_figure(summary: pd.DataFrame, speed: pd.DataFrame) -> Drawn | None:
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    fig.legend(list(handles.values()), list(handles), loc="center left",
+    labels = sorted(handles, key=lambda name: (name not in entries, name))  # the front last
+    fig.legend([handles[name] for name in labels], labels, loc="center left",
                bbox_to_anchor=(1.0, 0.5), fontsize=8)
     devices = ", ".join(sorted({f"{d} @ {s} px" for d, s in zip(merged["device"], merged["size"],
                                                                   strict=True)}))
