@@ -179,3 +179,11 @@ def test_chromium_shows_nothing_wider_than_the_page(page, tmp_path: Path) -> Non
     assert layout["headline_top"] < layout["viewport_height"]  # on the first screen
     for fig in layout["figures"]:
         assert set(fig["plotted"]) <= set(fig["legend"]), fig
+
+
+def test_provenance_names_the_site_of_each_cell() -> None:
+    cells = pd.DataFrame({"cell": ["c1", "c2", "c3"]})
+    sites = pd.DataFrame({"cell": ["c1", "c3"], "site": ["cluster-A", "cluster-B"]})
+    assert report.with_sites(cells, sites)["site"].tolist() == ["cluster-A", "here",
+                                                                 "cluster-B"]
+    assert report.with_sites(cells, None)["site"].tolist() == ["here"] * 3
