@@ -1,6 +1,7 @@
 """The single entry point: ``python -m benchmarks.cli <stage> [--out PATH] [key=value ...]``.
 
 Stages: make-data, split, train, predict, evaluate, throughput, aggregate, report, check;
+bundle export/import (results of several sites merged into one grid);
 fetch-weights (login node only: the one command that downloads). Each subcommand parses, composes
 the config, calls one function and returns (style guide B7: <= 15 lines each).
 """
@@ -214,6 +215,46 @@ def cmd_fetch_weights(args: argparse.Namespace) -> int:
     return fetch_weights.run(config, Path(root), args.all, args.method)
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """Export finished cells with their provenance into one file, or import such files."""
+    import socket
+
+    from benchmarks.stages import bundle
+
+    results = Path(args.results)
+    if args.action == "export":
+        manifest = bundle.export(results, Path(args.out), args.cells,
+                                 args.site or socket.gethostname(), args.with_weights)
+        size = Path(args.out).stat().st_size
+        print(f"bundle {args.out}: {len(manifest['cells'])} cells, {len(manifest['files'])} "
+              f"files, {size / 1e6:.2f} MB, site {manifest['site']}")
+        return 0
+    plan = bundle.import_bundles(results, [Path(b) for b in args.bundles], args.prefer)
+    print("\n".join([*plan.notes, f"imported {len(plan.taken)} cells into {results}"]))
+    if args.report:
+        print(f"report: {bundle.refresh_report(results)}")
+    return 0
+
+
+def _bundle_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("bundle", help=cmd_bundle.__doc__)
+    parser.set_defaults(func=cmd_bundle)
+    actions = parser.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="finished cells -> one .tar.gz with a manifest")
+    export.add_argument("--out", required=True, help="the bundle file, e.g. grid-A.tar.gz")
+    export.add_argument("--cells", nargs="*", help="cell patterns (dataset=busbra/*) or a "
+                        "cells.tsv; default: every finished cell")
+    export.add_argument("--site", help="name of this site in the merged report (default: host)")
+    export.add_argument("--with-weights", action="store_true", help="include model weights")
+    imp = actions.add_parser("import", help="merge bundles into results/ (all or nothing)")
+    imp.add_argument("bundles", nargs="+")
+    imp.add_argument("--prefer", choices=["newer", "mine", "theirs"],
+                     help="which result of a cell present on both sides to keep")
+    imp.add_argument("--report", action="store_true", help="then aggregate and render the report")
+    for p in (export, imp):
+        p.add_argument("--results", default="results")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -244,6 +285,7 @@ def _parser() -> argparse.ArgumentParser:
                     "throughput"):
             p.add_argument("overrides", nargs="*", help="Hydra overrides, key=value")
     _extra_arguments(sub.choices)
+    _bundle_parser(sub)
     return parser
 
 
@@ -290,14 +332,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from benchmarks.core.io import ResultsWriteError
     from benchmarks.data import oof, prompts, splits
     from benchmarks.data.base import DataError
-    from benchmarks.runs import cell_lock, config, grid
+    from benchmarks.runs import bundle_manifest, cell_lock, config, grid
     from benchmarks.stages import evaluate, fetch_weights
     from methods._api import WeightsError
 
     return (config.ConfigError, grid.GridError, registry.UnknownIdError, splits.SplitError,
             weights.WeightsFileError, WeightsError, DataError, prompts.PromptError,
             ResultsWriteError, evaluate.PredictionFileError, cell_lock.CellBusyError,
-            fetch_weights.FetchError, oof.OOFError)
+            fetch_weights.FetchError, oof.OOFError, bundle_manifest.BundleError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,25 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--remote-debugging-port=0"]
 IMAGES_JS = ("JSON.stringify(Array.from(document.images).map(i => ({alt: i.alt, "
              "complete: i.complete, width: i.naturalWidth})))")
+# Layout as a reader at 1400 px sees it: elements that stick out of the viewport without a
+# scrolling box around them, the page's own width, the section order, where the headline starts,
+# and per figure what it plots and what its legend names (data-plotted / data-legend).
+LAYOUT_JS = """JSON.stringify((() => {
+ const vw = document.documentElement.clientWidth, out = [];
+ function scrolls(el) { for (let p = el.parentElement; p; p = p.parentElement) {
+   const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden')
+   return true; } return false; }
+ document.querySelectorAll('body *').forEach(el => { const r = el.getBoundingClientRect();
+   if (r.width > 0 && r.right > vw + 1 && !scrolls(el))
+     out.push(el.tagName + (el.id ? '#' + el.id : '') + ' right=' + Math.round(r.right)); });
+ const head = document.getElementById('headline');
+ return {overflow: out.slice(0, 20), viewport_width: vw, viewport_height: window.innerHeight,
+  page_width: document.documentElement.scrollWidth,
+  sections: Array.from(document.querySelectorAll('section[id]')).map(s => s.id),
+  headline_top: head ? head.getBoundingClientRect().top + window.scrollY : -1,
+  figures: Array.from(document.querySelectorAll('img[data-plotted]')).map(i => ({alt: i.alt,
+   plotted: JSON.parse(i.dataset.plotted), legend: JSON.parse(i.dataset.legend)}))};
+})())"""
 # Click every sortable heading twice (ascending, descending): the inline script must not throw.
 SORT_JS = ("(() => {let n = 0; document.querySelectorAll('table.sortable thead th')"
            ".forEach(th => {th.click(); th.click(); n++;}); return n;})()")
@@ -113,6 +132,8 @@ def check_page(html_path: Path, screenshot: Path, timeout: float = 60) -> dict[s
             tools.wait_for("Page.loadEventFired", timeout)
             images = json.loads(tools.call("Runtime.evaluate", expression=IMAGES_JS)
                                 ["result"]["value"])
+            layout = json.loads(tools.call("Runtime.evaluate", expression=LAYOUT_JS)
+                                ["result"]["value"])  # before sorting moves anything
             n_sorted = tools.call("Runtime.evaluate", expression=SORT_JS)["result"]["value"]
             size = tools.call("Page.getLayoutMetrics")["cssContentSize"]
             shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
@@ -121,7 +142,7 @@ def check_page(html_path: Path, screenshot: Path, timeout: float = 60) -> dict[s
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(b64decode(shot["data"]))
             return {"errors": tools.errors(), "images": images, "sortable_headers": n_sorted,
-                    "page_size": (size["width"], size["height"])}
+                    "page_size": (size["width"], size["height"]), "layout": layout}
         finally:
             proc.terminate()
             proc.wait(timeout=10)

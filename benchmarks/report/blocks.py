@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 from typing import Any
 
 import pandas as pd
@@ -66,10 +67,16 @@ def warn(text: str) -> str:
     return f"<div class='warn'>{html.escape(text)}</div>"
 
 
-def png_img(png: bytes, alt: str) -> str:
-    """An ``<img>`` holding the PNG itself, so the report stays one self-contained file."""
+def png_img(png: bytes, alt: str, plotted: list[str] | None = None,
+            legend: list[str] | None = None) -> str:
+    """An ``<img>`` holding the PNG itself, so the report stays one self-contained file; a
+    figure with a legend carries what it plots and what its legend names (``data-plotted``,
+    ``data-legend``, JSON) for the browser test."""
     data = base64.b64encode(png).decode()
-    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+    extra = "" if plotted is None else (
+        f" data-plotted='{html.escape(json.dumps(plotted), quote=True)}'"
+        f" data-legend='{html.escape(json.dumps(legend or []), quote=True)}'")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"{extra}>'
 
 
 def figure_png(fig: Any) -> bytes:

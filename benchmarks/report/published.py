@@ -63,3 +63,12 @@ def compare(published: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
                 "protocol": row["protocol"]}
         rows += [base | match for match in _match(row, summary)]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows matched to a cell of this grid, rows that are not) of :func:`compare`'s table; the
+    unmatched rows lose the columns that only a match fills."""
+    matched = table["entry"].astype(str) != ""
+    empty = ["entry", "ours", "delta", "within_tolerance"]
+    return (table[matched].reset_index(drop=True),
+            table[~matched].drop(columns=empty).reset_index(drop=True))

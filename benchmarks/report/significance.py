@@ -89,9 +89,33 @@ def _wilcoxon(metrics: pd.DataFrame, names: list[str]) -> str:
                     "= a - b.")
 
 
+CD_MIN = 3  # methods and datasets a CD diagram needs to say more than one pairwise test would
+
+
+def cd_left_out(metrics: pd.DataFrame, metric: str) -> str:
+    """Why the critical-difference diagram of ``metric`` is left out ('' when it is drawn): with
+    fewer than 3 entries it is one pair (the Wilcoxon table says more), and over fewer than 3
+    datasets the Friedman ranks of N blocks take too few values to separate anything."""
+    table = stats.dataset_means(metrics, metric)
+    n, k = table.shape
+    if k >= CD_MIN and n >= CD_MIN:
+        return ""
+    return (f"No critical-difference diagram: it needs >= {CD_MIN} entries scored on every one "
+            f"of >= {CD_MIN} datasets, and this grid has {k} entr{'y' if k == 1 else 'ies'} "
+            f"over {n} dataset{'' if n == 1 else 's'}; the paired tests above compare them.")
+
+
 def _friedman(metrics: pd.DataFrame, names: list[str], fig_dir: Path) -> str:
     parts = []
+    reasons = {m: cd_left_out(metrics, m) for m in names}
+    if names and all(reasons.values()) and len(set(reasons.values())) == 1:
+        return _section("Across datasets: Friedman test and critical-difference diagram",
+                        f"<p class='cd-left-out'>{html.escape(reasons[names[0]])}</p>")
     for m in names:
+        if reasons[m]:
+            parts.append(f"<h4>{_heading(m)}</h4><p class='cd-left-out'>"
+                         f"{html.escape(reasons[m])}</p>")
+            continue
         res = stats.friedman_nemenyi(metrics, m)
         if "skip" in res:
             parts.append(f"<h4>{_heading(m)}</h4><p>{html.escape(res['skip'])}</p>")

@@ -88,6 +88,7 @@ def headline(table: pd.DataFrame) -> pd.DataFrame:
             "latency_ms_p99": _first(lat, "latency_ms_p99"),
             "best_batch": None if best is None else int(best["batch"]),
             "images_per_s": None if best is None else float(best["images_per_s"]),
+            "input_shape": _first(group, "input_shape"),  # (1, X, Y, Z): a 3D patch counts
             "encoder_ms_p50": _first(ok[ok["mode"] == "encoder"], "latency_ms_p50"),
             "decoder_ms_p50": _first(ok[ok["mode"] == "decoder"], "latency_ms_p50"),
             "peak_mem_mib": _peak(ok), "params_total": _first(group, "params_total"),

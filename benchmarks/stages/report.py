@@ -2,7 +2,8 @@
 
 Plots and tables read the summary tables and never recompute metrics (style guide B5); the page
 needs no network (inline CSS/JS, figures as data URIs). Torch-free. Sections a reader scans
-first come first: warnings, the grid at a glance, results with CIs, published vs reproduced.
+first come first: warnings, the headline (the answer), the grid at a glance, results with CIs,
+published vs reproduced.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import pandas as pd
 from benchmarks.core import git
 from benchmarks.core.io import read_table, write_text
 from benchmarks.report import blocks as rh
-from benchmarks.report import figures, glance, organs, published, refine, significance
+from benchmarks.report import figures, glance, headline, organs, published, refine, significance
 from benchmarks.report import interactive as interactive_section
 from benchmarks.runs import throughput_plan
 from benchmarks.scoring import stats
 
-NAV = [("warnings", "Warnings"), ("glance", "Grid at a glance"), ("results", "Results"),
-       ("organs", "Per organ"), ("published", "Published vs reproduced"),
+NAV = [("warnings", "Warnings"), ("headline", "Headline"), ("glance", "Grid at a glance"),
+       ("results", "Results"), ("organs", "Per organ"), ("published", "Published vs reproduced"),
        ("distributions", "Per-case distributions"),
        ("throughput", "Throughput"), ("counts", "Cases per cell"), ("statistics", "Statistics"),
        ("failures", "Failures"), ("provenance", "Provenance"), ("definitions", "Definitions")]
@@ -71,12 +72,17 @@ def _counts(metrics: pd.DataFrame, summary: pd.DataFrame) -> str:
 
 
 def _published(summary: pd.DataFrame) -> str:
-    table = published.compare(published.read(), summary)
-    return rh.section("published", "Published vs reproduced", rh.table(table, "none"),
+    matched, unmatched = published.split(published.compare(published.read(), summary))
+    body = rh.table(matched, "no published number matches a cell of this grid")
+    if len(unmatched):
+        body += (f"<details><summary>{len(unmatched)} published number(s) without a run in this "
+                 "grid</summary>" + rh.table(unmatched, "none") + "</details>")
+    return rh.section("published", "Published vs reproduced", body,
                       "Published headline numbers (benchmarks/report/published.csv, from "
                       "methods-spec Parts 2.8 and 3.7; M-SAM, UltraRefiner, SMA and the two "
-                      "baselines publish none). Δ = ours − published; within_tolerance compares "
-                      "|Δ| with the row's tolerance. Random-init rows are shown, never compared.")
+                      "baselines publish none), matched to this grid's cells first. Δ = ours − "
+                      "published; within_tolerance compares |Δ| with the row's tolerance. "
+                      "Random-init rows are shown, never compared.")
 
 
 def _distributions(metrics: pd.DataFrame) -> str:
@@ -89,15 +95,20 @@ def _throughput(summary: pd.DataFrame, speed: pd.DataFrame | None) -> str:
     if speed is None or speed.empty:
         return rh.section("throughput", "Throughput", "<p>no throughput measurements</p>")
     head = throughput_plan.headline(speed)
-    png = figures.pareto_figure(summary, head)
-    fig = rh.png_img(png, "Dice vs throughput") if png else "<p>no entry has both numbers</p>"
+    drawn = figures.pareto_figure(summary, head)
+    fig = (rh.png_img(drawn.png, "Dice vs throughput", drawn.plotted, drawn.legend) if drawn
+           else "<p>no entry has both numbers</p>")
+    # what images_per_s counts, next to it: 2D images or 3D patches
+    head.insert(int(head.columns.get_loc("images_per_s")) + 1, "counts",
+                figures.throughput_unit(head))
     return rh.section("throughput", "Throughput and the Dice-vs-throughput trade-off",
                       fig + rh.table(head, "none", "{:.4g}")
                       + "<details><summary>every measurement</summary>"
                       + rh.table(speed, "none", "{:.4g}") + "</details>",
                       "Synthetic inputs at the listed size, random init unless weights were "
                       "given; latency = batch-1 predict after warm-up (p50/p90/p99 ms); "
-                      "images_per_s at the largest batch that fitted (doubling; stop_reason "
+                      "images_per_s (2D images, or 3D patches for a patch method: the counts "
+                      "column says which) at the largest batch that fitted (doubling; stop_reason "
                       "says why it stopped: an OOM or the cap, 8 on the CPU by default); "
                       "peak memory = CUDA allocator peak or process peak RSS on the CPU; "
                       "FLOPs from torch's FlopCounterMode (2 per multiply-add).")
@@ -115,12 +126,22 @@ def _failures(status: pd.DataFrame, speed: pd.DataFrame | None, skipped: pd.Data
     return rh.section("failures", "Failures, unfinished stages and skipped cells", body)
 
 
-def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
+def with_sites(cells: pd.DataFrame, sites: pd.DataFrame | None) -> pd.DataFrame:
+    """The provenance rows with the site that produced each cell: the one named in
+    ``results/bundles/sites.csv`` for an imported cell (``bundle import``), else ``here``."""
+    site = cells["cell"].map(dict(zip(sites["cell"], sites["site"], strict=True))
+                             if sites is not None and len(sites) else {})
+    return cells.assign(site=site.fillna("here").astype(str))
+
+
+def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame,
+                sites: pd.DataFrame | None = None) -> str:
     if cells is None or cells.empty:
         return rh.section("provenance", "Provenance", "<p>no provenance summary</p>")
+    cells = with_sites(cells, sites)
     short = pd.DataFrame({
         "what": ["git commit(s)", "uncommitted changes", "containers", "weights", "devices",
-                 "torch"],
+                 "torch", "sites (cells)"],
         "value": [", ".join(sorted(cells["git_sha"].astype(str).str[:12].unique())),
                   f"{int(cells['git_dirty'].astype(str).eq('True').sum())} of {len(cells)} cells",
                   ", ".join(sorted(set(cells["container"].fillna("").astype(str)) - {""}))
@@ -128,7 +149,9 @@ def _provenance(cells: pd.DataFrame | None, jobs: pd.DataFrame) -> str:
                   "; ".join(sorted({f"{m}: {w}" for m, w in zip(cells["method"], cells["weights"],
                                                                  strict=True)})),
                   ", ".join(sorted(cells["device"].astype(str).unique())),
-                  ", ".join(sorted(cells["torch"].astype(str).unique()))]})
+                  ", ".join(sorted(cells["torch"].astype(str).unique())),
+                  ", ".join(f"{k}: {v}" for k, v in cells["site"].value_counts()
+                            .sort_index().items())]})
     return rh.section("provenance", "Provenance", rh.table(short, "none")
                       + "<details><summary>per cell</summary>" + rh.table(cells, "none")
                       + "</details><details><summary>jobs: wall time and peak RSS</summary>"
@@ -177,6 +200,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
     speed = _optional(summary_dir, "throughput.csv")
     cells = _optional(summary_dir, "provenance.csv")
     jobs = _optional(summary_dir, "jobs.csv")
+    sites = _optional(summary_dir.parent / "bundles", "sites.csv")  # cells from bundle import
     alerts = glance.warnings(summary, cells, status, speed)
     values, classes = glance.glance(metrics, status, skipped)
     nav = "".join(f"<a href='#{a}'>{html.escape(t)}</a>" for a, t in NAV)
@@ -186,6 +210,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
         f"<nav>{nav}</nav>",
         rh.section("warnings", "Warnings", ("".join(rh.warn(a) for a in alerts) or "<p>none</p>")
                    + _zero_shot_note(summary)),
+        headline.section(metrics),
         rh.section("glance", "Grid at a glance", rh.colored_matrix(values, classes),
                    "Cells per method and dataset: done (pretrained weights), random init, "
                    "zero-shot (a foundation model evaluated untrained), failed (a stage did not "
@@ -197,7 +222,7 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
                    "".join(significance.stats_sections(metrics, fig_dir))),
         refine.section(metrics), interactive_section.section(metrics),
         _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
-                                                       else pd.DataFrame()),
+                                                       else pd.DataFrame(), sites),
         _definitions(metrics),
     ]
     return rh.page("samseg-bench report", "".join(parts))

@@ -116,6 +116,11 @@ def test_report_opens_in_chromium_without_errors(tiny_run: Path) -> None:
     assert result["errors"] == []
     assert len(result["images"]) >= 2 and all(i["width"] > 0 for i in result["images"])
     assert result["sortable_headers"] > 10 and shot.stat().st_size > 50_000
+    layout = result["layout"]  # at 1400 px: nothing sticks out, the answer comes first
+    assert layout["overflow"] == [] and layout["page_width"] <= layout["viewport_width"]
+    assert layout["sections"][:2] == ["warnings", "headline"]
+    assert layout["figures"] and all(set(f["plotted"]) <= set(f["legend"])
+                                     for f in layout["figures"])
 
 
 def test_second_run_has_nothing_to_do(tiny_run: Path) -> None:
