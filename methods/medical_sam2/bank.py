@@ -21,8 +21,8 @@ State rules (ours, so that the bank never crosses a train/test boundary):
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 import torch
 import torch.nn.functional as F

@@ -7,8 +7,9 @@ the high-resolution features -> memory encoder on the predicted mask -> bank upd
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
