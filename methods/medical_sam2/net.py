@@ -96,6 +96,21 @@ def prompt_inputs(batch: dict[str, Any], i: int, size: int, original: tuple[int,
     return torch.cat(coords)[None], torch.cat(labels).int()[None]
 
 
+PREVIOUS_EPS = 1e-4  # ours: probabilities clamped before the logit (|logit| <= 9.2)
+
+
+def previous_logits(model: nn.Module, batch: dict[str, Any], i: int) -> torch.Tensor | None:
+    """SAM2's ``mask_input`` from an interactive round's ``previous`` probabilities of sample
+    ``i`` (at image size): bilinear to the prompt encoder's mask size (4 x the embedding), as
+    logits, as ``SAM2ImagePredictor.predict(mask_input=...)`` takes the last round's logits."""
+    if "previous" not in batch:
+        return None
+    size = model.sam_prompt_encoder.mask_input_size
+    prob = F.interpolate(batch["previous"][i:i + 1].float(), size=size, mode="bilinear",
+                         align_corners=False)
+    return torch.logit(prob.clamp(PREVIOUS_EPS, 1 - PREVIOUS_EPS))
+
+
 def decode(model: nn.Module, enc: Encoded, batch: dict[str, Any], prompted: bool
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
     """Low-resolution logits ``[B, 1, 4h, 4w]``, predicted IoU ``[B]``, object scores ``[B, 1]``
@@ -109,7 +124,7 @@ def decode(model: nn.Module, enc: Encoded, batch: dict[str, Any], prompted: bool
         with torch.no_grad():  # the reference runs the prompt encoder under no_grad (frozen)
             sparse, dense = model.sam_prompt_encoder(
                 points=None if points is None else (points[0].to(device), points[1].to(device)),
-                boxes=None, masks=None)
+                boxes=None, masks=previous_logits(model, batch, i))
         low, iou, _, score = model.sam_mask_decoder(
             image_embeddings=maps[-1][i:i + 1], image_pe=model.sam_prompt_encoder.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense,

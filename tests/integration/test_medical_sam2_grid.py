@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (SHARED / "busbra").is_dir()
                        or not (SHARED / "refuge-fundus-midss").is_dir(),
-                       reason=f"real samples busbra / refuge-fundus-midss not found under {SHARED}"),
+                       reason=f"samples busbra / refuge-fundus-midss not found under {SHARED}"),
 ]
 
 

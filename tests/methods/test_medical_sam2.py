@@ -104,6 +104,31 @@ def test_pinned_clicks_reach_sam2_unchanged_through_the_harness_batches(
     assert n > 0 and hits == n and swapped_hits < n
 
 
+def test_interactive_round_uses_box_clicks_and_previous() -> None:
+    model, cfg = _model()
+    model.eval()
+    seen: list = []
+    model.sam_prompt_encoder.register_forward_pre_hook(
+        lambda _m, _a, kw: seen.append(kw), with_kwargs=True)
+    batch = _one((40, 56), (30.0, 20.0)) | {"box": torch.tensor([[8.0, 4.0, 48.0, 36.0]])}
+    batch["points"] = torch.tensor([[[30.0, 20.0], [10.0, 30.0], [0.0, 0.0]]])
+    batch["point_labels"] = torch.tensor([[1, 0, -1]])
+    previous = torch.zeros(1, 1, 40, 56)
+    previous[..., 4:36, 8:48] = 0.9
+    with torch.no_grad():
+        enc = msam2.encode(model, batch, cfg)
+        plain = msam2.decode(model, enc, batch, cfg)
+        round_1 = msam2.decode(model, enc, batch | {"previous": previous}, cfg)
+    coords, labels = seen[0]["points"]
+    assert labels.tolist() == [[1, 0, 2, 3]]  # clicks (padding dropped), then the box corners
+    torch.testing.assert_close(coords[0, 2:] * torch.tensor([56 / SIZE, 40 / SIZE]),
+                               torch.tensor([[8.0, 4.0], [48.0, 36.0]]))
+    assert seen[0]["masks"] is None
+    mask_in = seen[1]["masks"]
+    assert mask_in.shape == (1, 1, SIZE // 4, SIZE // 4) and float(mask_in.max()) > 2
+    assert not torch.allclose(plain, round_1)  # the previous round's mask changes the answer
+
+
 def test_prompt_every_five_prompts_one_batch_in_five() -> None:
     model, cfg = _model(prompt_every=5)
     seen = _capture_prompts(model)
