@@ -205,6 +205,7 @@ def test_registry_names_the_sam2_0_file_of_every_backbone() -> None:
         assert entry["url"].endswith(entry["file"])
 
 
+@pytest.mark.slow  # 100 CPU training steps; not yet run to the end (see the issue 22 report)
 def test_tiny_variant_learns_the_synthetic_training_images(
         bus_root: Path, bus_split: Path, bus_prompts: dict) -> None:
     """Trained on the synthetic set's fold-0 training images, the tiny model segments them far
