@@ -22,13 +22,16 @@ offline.apply()  # before any third-party import: no network attempt from any st
 def _stage(out: Path, stage: str) -> Iterator[None]:
     """Hold the lock of ``stage`` of the cell (or the dataset, for split and prompts) that ``out``
     belongs to, so that one process writes it at a time, and record running/done/failed there;
-    configuration errors inside the block are recorded as failures too."""
-    from benchmarks.runs import cell_lock, status
+    configuration errors inside the block are recorded as failures too. The outputs derived from
+    this stage's are removed first (``runs.freshness``): a failed or killed run must not leave
+    them looking current."""
+    from benchmarks.runs import cell_lock, freshness, status
 
     found = status.owner(out)
     if not found:
         yield
         return
+    freshness.invalidate(out, stage)  # before any wait for the lock: a kill then changes nothing
     with cell_lock.held(status.lock_path(*found, stage)):
         status.record(*found, stage, "running")
         try:

@@ -82,10 +82,20 @@ def _worst(row: pd.Series) -> str:
     return "skip"
 
 
+def stale_warnings(status: pd.DataFrame | None) -> list[str]:
+    """One warning per cell whose metrics were left out because an input they were made from is
+    gone (``state == "stale"`` rows of status.csv, :mod:`benchmarks.runs.freshness`)."""
+    if status is None or status.empty or "state" not in status:
+        return []
+    stale = status[status["state"].astype(str) == "stale"]
+    return [f"Stale, left out of every table: {row['cell']} ({row['stage']}) was {row['reason']}."
+            for _, row in stale.iterrows()]
+
+
 def warnings(summary: pd.DataFrame, cells: pd.DataFrame | None, status: pd.DataFrame | None,
              speed: pd.DataFrame | None) -> list[str]:
     """Plain-text warnings, most important first (the report shows them at the top)."""
-    out = []
+    out = stale_warnings(status)
     rand = summary[summary["weights"].astype(str).str.contains("random_init")]
     if len(rand):
         out.append("Random init: " + ", ".join(sorted(set(rand["method"]))) + " ran without "
