@@ -31,7 +31,7 @@ def _stage(out: Path, stage: str) -> Iterator[None]:
     if not found:
         yield
         return
-    freshness.invalidate(out, stage)  # before any wait for the lock: a kill then changes nothing
+    freshness.invalidate(out, stage, found[0])  # before the lock wait: a kill then changes nothing
     with cell_lock.held(status.lock_path(*found, stage)):
         status.record(*found, stage, "running")
         try:

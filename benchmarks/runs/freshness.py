@@ -16,9 +16,11 @@ existing output is gone". Hence two small steps of our own:
 
 1. :func:`invalidate`: a stage that starts in a results tree first removes the declared outputs of
    the jobs derived from it (train -> the cell's predict and evaluate files; an earlier phase ->
-   the later phases and the cell's own files). A stage that then fails or is killed leaves the
-   downstream outputs *missing*, which Snakemake does rerun (the next run replans the chain). The
-   orphan of a killed driver does the same on its own start, so the first rerun is already right.
+   the later phases and the cell's own files) and the two sentinels of the summary
+   (:data:`SENTINELS`). A missing output is replanned only when a job that needs it runs, so the
+   summary must be out of date too: then the next run remakes the report and, on its way, the
+   missing cell outputs. The orphan of a killed driver does the same on its own start, so the
+   first rerun is already right.
 2. :func:`stale_reason`: the aggregate keeps a cell's metrics only while every input they were
    made from still exists (what Snakemake cannot see: a job killed between Snakemake removing its
    outputs and our step 1, or a file deleted by hand). Stale metrics are left out of every table
@@ -37,6 +39,9 @@ OUTPUTS = {"train": ("model.pt", "provenance.json", "train_log.csv", "config.res
            "predict": ("predictions.npz", "cases.csv", "oof.json"),
            "evaluate": ("metrics.csv",)}
 PHASE_SEP = "/phase="
+# made only by the aggregate and report rules (workflow/rules/report.smk, below the results root):
+# without them Snakemake replans the summary, and on its way every cell output that is missing
+SENTINELS = ("summary/aggregate.done", "report/report.done")
 
 
 def _stage_files(base: Path, stages: tuple[str, ...]) -> list[Path]:
@@ -72,11 +77,13 @@ def derived(out_dir: str | Path, stage: str) -> list[Path]:
     return paths
 
 
-def invalidate(out_dir: str | Path, stage: str) -> list[Path]:
-    """Remove the outputs derived from ``stage`` at ``out_dir`` (see the module docstring); the
-    removed paths are returned."""
+def invalidate(out_dir: str | Path, stage: str, results: str | Path | None = None
+               ) -> list[Path]:
+    """Remove the outputs derived from ``stage`` at ``out_dir`` (see the module docstring) and,
+    given the ``results`` root, the grid's :data:`SENTINELS`; the removed paths are returned."""
     removed = []
-    for path in derived(out_dir, stage):
+    grid_level = [Path(results) / name for name in SENTINELS] if results is not None else []
+    for path in [*derived(out_dir, stage), *grid_level]:
         try:
             path.unlink()
         except FileNotFoundError:

@@ -46,6 +46,8 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     """
     if not len(metrics):  # nothing finished: the report still renders the failure table
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    # a cell whose every case is bad input has no empty_ref, subset, ... columns of its own
+    metrics = metrics.reindex(columns=list(dict.fromkeys([*metrics.columns, *METRICS_COLUMNS])))
     status = metrics["status"]
     scored = status.ne("bad_input")
     normal = scored & (metrics["subset"].eq("normal") if "subset" in metrics else False)
@@ -181,6 +183,7 @@ def status_table(results: Path, cells: list[str], cache: Path) -> pd.DataFrame:
     """Every stage record's latest state and failed earlier attempts (cached; ``running`` ones are
     read afresh each time, since their process may have died since)."""
     records, _ = filecache.load(record_paths(results, cells), cache / "status.pkl", _record_rows)
+    records = records.reindex(columns=[*STATUS_COLUMNS, SOURCE])  # none at all: still the columns
     running = records["state"].eq("running")
     if running.any():
         fresh = _record_rows(sorted(set(records.loc[running, SOURCE])))

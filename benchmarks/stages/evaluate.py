@@ -82,10 +82,23 @@ def score_case(sample: Any, pred: np.ndarray | None, status: str, ecfg: Any) -> 
     return {**values, "status": "ok"}
 
 
+def absent_label(sample: Any, label_file: str) -> None:
+    """:class:`DataError` when a volume's label map lacks the label id the task scores (an
+    organ's id missing from ``label_names``, or a relabelled file): an empty reference and an
+    empty prediction would score Dice 1.0 as ``ok``. A 0 label (any foreground) is not checked."""
+    label = sample.meta.get("label")
+    present = sample.meta.get("labels_present")
+    if not label or present is None or label in present:
+        return
+    raise DataError(f"{label_file}: label {label} ({sample.subset}) is absent from the label map "
+                    f"(labels present: {present}); check dataset.label_names or dataset.label")
+
+
 def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any) -> dict:
     recorded = status.get(case_id, {"status": "missing", "message": "no row in cases.csv"})
     try:
         sample = data.load(case_id)
+        absent_label(sample, data.refs[case_id].masks[0])
     except DataError as err:
         return {"case_id": case_id, "status": "bad_input", "message": str(err),
                 **dict.fromkeys(METRICS, np.nan)}

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -184,3 +185,40 @@ def test_3d_nan_voxels_are_named(tmp_path: Path, bad: str) -> None:
         nnunet3d.load_case(nnunet3d.list_cases(cfg)[0], cfg)
     report = check_data.inspect(nnunet3d, cfg, "nnunet3d")
     assert len(report.problems) == 1 and "NaN" in report.problems[0]
+
+
+@pytest.mark.parametrize("organ, status", [("liver", "bad_input"), ("spleen", "ok")])
+def test_an_organ_whose_label_id_is_absent_is_bad_input_not_dice_one(tmp_path: Path, organ: str,
+                                                                     status: str) -> None:
+    """Issue 19 item 4: liver relabelled 5 -> 77 with label_names={spleen:1,liver:5} left an empty
+    reference and an empty prediction, scored Dice 1.0 as ok."""
+    from benchmarks.core.io import write_table
+    from benchmarks.runs import config
+    from benchmarks.stages import evaluate
+
+    labels = np.zeros((8, 8, 4), np.uint8)
+    labels[1:3, 1:3, 1] = 1
+    labels[4:7, 4:7, 2] = 77  # the liver, under an id the label map does not name
+    _nifti(tmp_path / "img.nii.gz", np.zeros((8, 8, 4), np.float32))
+    _nifti(tmp_path / "seg.nii.gz", labels)
+    overrides = ["dataset=nifti_pairs", f"dataset_id=x__{organ}",
+                 f"dataset.root={tmp_path}", "dataset.pairs={a:[img.nii.gz,seg.nii.gz]}",
+                 "dataset.label_names={spleen:1,liver:5}", f"dataset.organ={organ}"]
+    split = tmp_path / "split.json"
+    cfg = config.compose_run(overrides, with_method=False)
+    splits.write_for(*config.dataset_config(cfg), cfg.dataset_id, split, train_from="src")
+    cfg = config.compose_run(["method=resnet_seg", *overrides, f"split_file='{split}'"])
+    pred = tmp_path / "predict"
+    pred.mkdir()
+    np.savez_compressed(pred / "predictions.npz", a=np.zeros((8, 8, 4), bool))
+    write_table(pred / "cases.csv", pd.DataFrame([{"case_id": "a", "status": "ok",
+                                                    "message": "", "seconds": 0.1}]))
+    table = evaluate.run(cfg, pred, {"trainer": "harness", "weights": "random_init"},
+                         tmp_path / "metrics.csv")
+    row = table.iloc[0]
+    assert row["status"] == status
+    if status == "bad_input":
+        assert row["message"] == (f"{tmp_path}/seg.nii.gz: label 5 (liver) is absent from the "
+                                  "label map (labels present: [1, 77]); check "
+                                  "dataset.label_names or dataset.label")
+        assert np.isnan(row["dice"])  # not scored, and not Dice 1.0

@@ -12,7 +12,8 @@ localrules:
 # same summaries and report for a partial grid. Snakemake replans a job only when an output that a
 # job it runs needs is missing: a partial summary that looked complete would hide every cell whose
 # metrics are missing ("Nothing to be done"). onerror removes the sentinels, so the next run
-# remakes the report and, on its way, the missing cells (issue 19). Snakemake's incomplete
+# remakes the report and, on its way, the missing cells (issue 19); every cell stage removes them
+# when it starts (benchmarks/runs/freshness.py SENTINELS, the same paths). Snakemake's incomplete
 # markers cover only the outputs of jobs it ran itself, so we cannot use them here.
 AGGREGATE_DONE = "results/summary/aggregate.done"
 REPORT_DONE = "results/report/report.done"
