@@ -7,6 +7,7 @@ with no scores (a data problem, counted and shown, not charged to the method).
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,11 +36,29 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+    # TokenError / SyntaxError: bytes damaged inside a member whose CRC still matched (numpy
+    # parses the .npy header before any CRC is checked)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError,
+            tokenize.TokenError, SyntaxError) as err:
         raise PredictionFileError(
             f"{path}: cannot read the predictions ({type(err).__name__}: {err}); the file is "
             "truncated or damaged (a predict job killed mid-copy?): delete it and rerun the "
             "predict stage of this cell") from err
+
+
+def read_cases(path: Path) -> pd.DataFrame:
+    """The predict stage's ``cases.csv`` (case_id, status, message); an empty or damaged file is
+    named with the fix, as a damaged predictions file is."""
+    try:
+        table = read_table(path)
+        table = table.assign(message=table["message"].astype(object).fillna(""),
+                             status=table["status"], case_id=table["case_id"])
+    except (pd.errors.ParserError, ValueError, KeyError, OSError, UnicodeDecodeError) as err:
+        raise PredictionFileError(
+            f"{path}: cannot read the per-case statuses ({type(err).__name__}: {err}); the file "
+            "is empty, truncated or damaged: delete it and rerun the predict stage of this "
+            "cell") from err
+    return table
 
 
 def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
@@ -61,8 +80,7 @@ def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
 
 def _prediction_status(pred_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, dict[str, str]]]:
     masks = read_predictions(pred_dir / "predictions.npz")
-    table = read_table(pred_dir / "cases.csv")
-    table["message"] = table["message"].astype(object).fillna("")
+    table = read_cases(pred_dir / "cases.csv")
     return masks, {r.case_id: {"status": r.status, "message": r.message}
                    for r in table.itertuples()}
 
