@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from benchmarks.core import registry
 from benchmarks.data import prompts, splits, volumes
-from benchmarks.data.base import CaseRef, DataError, Sample
+from benchmarks.data.base import CaseRef, DataError, Sample, check_min_size
 from benchmarks.runs import config, grid
 
 
@@ -40,7 +40,9 @@ class RunData:
         reading a volume larger than ``dataset.max_volume_mb``)."""
         if self.is_volume:
             volumes.check_size(self.refs[case_id].image, self.dcfg)
-        return self.loader.load_case(self.refs[case_id], self.dcfg)
+        sample = self.loader.load_case(self.refs[case_id], self.dcfg)
+        check_min_size(sample, self.refs[case_id].image, self.dcfg.min_size)
+        return sample
 
     @property
     def is_volume(self) -> bool:

@@ -222,3 +222,25 @@ def test_an_organ_whose_label_id_is_absent_is_bad_input_not_dice_one(tmp_path: P
                                   "label map (labels present: [1, 77]); check "
                                   "dataset.label_names or dataset.label")
         assert np.isnan(row["dice"])  # not scored, and not Dice 1.0
+
+
+def test_an_image_below_the_minimum_size_is_refused_naming_it(tmp_path: Path) -> None:
+    """Issue 19 item 6: a 1x1 image was accepted without a word."""
+    root = _busi(tmp_path / "busi")
+    _png(root / "benign" / "benign (3).png", (1, 1), "L", 90)
+    _png(root / "benign" / "benign (3)_mask.png", (1, 1), "1", 255)
+    report = check_data.inspect(busi, busi.Config(root=str(root), classes=["benign"]), "busi")
+    assert report.problems == [f"{root}/benign/benign (3).png: image of 1x1 pixels is below the "
+                               "8-pixel minimum side (dataset.min_size); re-export it or drop "
+                               "the case"]
+    assert report.counts["loaded"] == 2
+
+
+def test_check_data_on_empty_class_folders_is_a_problem(tmp_path: Path) -> None:
+    """Issue 19 item 7: class folders that exist but are empty exited 0 with 'images 0'."""
+    for name in ("benign", "malignant", "normal"):
+        (tmp_path / name).mkdir()
+    assert check_data.run("busi", str(tmp_path), []) == 1
+    report = check_data.inspect(busi, busi.Config(root=str(tmp_path)), "busi")
+    assert report.problems == [f"{tmp_path}: no cases found; check dataset.root and that its "
+                               "folders hold the release's images and masks"]
