@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from benchmarks.core import offline
@@ -25,15 +25,24 @@ def _stage(out: Path, stage: str) -> Iterator[None]:
     configuration errors inside the block are recorded as failures too. The outputs derived from
     this stage's are removed first (``runs.freshness``): a failed or killed run must not leave
     them looking current."""
+    from benchmarks.core.io import as_write_error
     from benchmarks.runs import cell_lock, freshness, status
 
     found = status.owner(out)
     if not found:
         yield
         return
-    freshness.invalidate(out, stage, found[0])  # before the lock wait: a kill then changes nothing
-    with cell_lock.held(status.lock_path(*found, stage)):
-        status.record(*found, stage, "running")
+    lock = status.lock_path(*found, stage)
+    with ExitStack() as held:
+        try:  # a read-only or full results folder: one message naming it, not a bare OSError
+            freshness.invalidate(out, stage, found[0])  # before the lock wait (a kill then ...)
+            held.enter_context(cell_lock.held(lock))
+            status.record(*found, stage, "running")
+        except OSError as err:
+            named = as_write_error(err, lock)
+            if named is err:
+                raise
+            raise named from err
         try:
             yield
         except BaseException as err:

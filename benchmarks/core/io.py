@@ -23,7 +23,8 @@ import yaml
 # errno -> why a folder cannot take a file, and what to do about it
 _WRITE_CAUSES = {
     errno.EROFS: ("its file system is mounted read-only",
-                  "choose a writable results folder (paths.results) or remount it read-write"),
+                  "remount it read-write or run from a writable folder (Snakemake writes "
+                  "results/ below its --directory; by hand: --out below a writable folder)"),
     errno.EACCES: ("this user may not write there", "fix its permissions or choose another folder"),
     errno.EPERM: ("this user may not write there", "fix its permissions or choose another folder"),
     errno.ENOSPC: ("its disk is full", "free space there (df -h) and rerun; finished results "
@@ -48,6 +49,14 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def as_write_error(err: OSError, path: Path) -> OSError:
+    """``err`` as a :class:`ResultsWriteError` naming ``path``'s folder, the cause and the fix
+    when it is one of the folder errors we know (read-only, permission, full disk, quota)."""
+    if isinstance(err, ResultsWriteError) or err.errno not in _WRITE_CAUSES:
+        return err
+    return _write_error(err, path)
 
 
 def _write_error(err: OSError, path: Path) -> ResultsWriteError:
