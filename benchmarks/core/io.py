@@ -65,6 +65,10 @@ def _write_error(err: OSError, path: Path) -> ResultsWriteError:
                                         f"({os.strerror(err.errno)}); {fix}")
 
 
+# what torch's PytorchStreamWriter says when a write fails (no space left, or the quota)
+_TORCH_WRITE_FAILURES = ("PytorchStreamWriter failed", "file write failed", "unexpected pos")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; renamed onto ``path`` only if the block succeeds.
@@ -87,6 +91,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if err.errno not in _WRITE_CAUSES or isinstance(err, ResultsWriteError):
             raise
         raise _write_error(err, path) from err
+    except RuntimeError as err:  # torch.save reports a full disk without an errno
+        if not any(marker in str(err) for marker in _TORCH_WRITE_FAILURES):
+            raise
+        raise ResultsWriteError(errno.ENOSPC, f"no space left on device writing {path} (torch: "
+                                f"{str(err).strip()[:200]}); free space there (df -h) and "
+                                "rerun; finished results are kept") from err
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

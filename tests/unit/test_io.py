@@ -90,3 +90,18 @@ def test_read_only_results_at_the_lock_is_one_sentence_naming_a_real_fix(
     folder = tmp_path / "results" / "status" / "dataset=synthetic_bus"
     assert f"cannot write split.lock in {folder}: its file system is mounted read-only" in err
     assert "--directory" in err and "paths.results" not in err
+
+
+def test_disk_full_inside_torch_save_names_the_file_and_keeps_no_temporary(
+        tmp_path: Path) -> None:
+    """Issue 19 item 12: a full disk during train was a bare RuntimeError from torch's
+    serializer (it reports no errno)."""
+    target = tmp_path / "train" / "model.pt"
+    with pytest.raises(io.ResultsWriteError,
+                       match=rf"no space left on device writing {target} \(torch: "), \
+            atomic_path(target):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+    assert list(target.parent.iterdir()) == []
+    with pytest.raises(RuntimeError, match="another failure"), atomic_path(target):
+        raise RuntimeError("another failure")  # not a write failure: left as it is
