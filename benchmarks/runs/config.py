@@ -8,6 +8,7 @@ names the key.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,8 @@ from typing import Any
 from hydra import compose, initialize
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import ConfigCompositionException, OverrideParseException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.core import registry
@@ -204,8 +206,37 @@ def check_method(cfg: DictConfig, module: Any, trains: bool) -> None:
         raise ConfigError(f"method.variant={cfg.method.variant!r}: use one of {sorted(variants)}")
 
 
+@functools.cache
+def _parser() -> OverridesParser:
+    return OverridesParser.create()
+
+
+def quoted_if_needed(item: str) -> str:
+    """``item`` as given when Hydra's grammar parses it, else with its value quoted: a path with
+    non-ASCII letters or quotes (``dataset.root=/data/Bäder``) works through Snakemake, which
+    quotes it, and must work typed by hand too (issue 19 item 14). A value that still does not
+    parse is a ``ConfigError`` saying how to quote it."""
+    parser = _parser()
+    try:
+        parser.parse_override(item)
+        return item
+    except HydraException as err:
+        problem = err
+    key, _, value = item.partition("=")
+    if value[:1] not in ("[", "{", "'", '"'):  # a plain value: quote it as Snakemake does
+        fixed = f"{key}='" + value.replace("'", "\\'") + "'"
+        try:
+            parser.parse_override(fixed)
+            return fixed
+        except HydraException as err:
+            problem = err
+    raise ConfigError(f"override {item!r} does not parse ({problem}); quote its value for "
+                      f"Hydra: {key}='<value>', with \\' for a quote inside it")
+
+
 def _compose(name: str, overrides: list[str]) -> DictConfig:
     check_overrides(overrides)
+    overrides = [quoted_if_needed(item) for item in overrides]
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:

@@ -66,3 +66,17 @@ def test_every_methods_defaults_pass_the_range_checks() -> None:
     for method in registry.list_methods():
         for variant in ("base", "tiny"):
             config.compose_run([f"method={method}", *BASE, f"method.variant={variant}"])
+
+
+@pytest.mark.parametrize("root", ["/data/Bäder und Ärzte", "/data/it's here", "/data/a b"],
+                         ids=["non_ascii_and_spaces", "quote", "spaces"])
+def test_a_path_typed_by_hand_is_quoted_for_hydra(root: str) -> None:
+    """Issue 19 item 14: such a path worked through Snakemake (which quotes it) but was a Hydra
+    parse traceback typed by hand in the CLI."""
+    cfg = config.compose_run([*BASE, f"dataset.root={root}"], with_method=False)
+    assert cfg.dataset.root == root
+
+
+def test_an_unparseable_structured_value_says_how_to_quote() -> None:
+    with pytest.raises(config.ConfigError, match=r"quote its value for Hydra: dataset.window="):
+        config.compose_run([*BASE, "dataset.window=[-160,240"], with_method=False)
