@@ -36,6 +36,9 @@ def unfinished(status: pd.DataFrame | None) -> pd.DataFrame:
 def failed_cells(status: pd.DataFrame) -> pd.DataFrame:
     """Cells with any stage not ``done``, parsed from ``status.csv``'s ``cell`` paths."""
     bad = unfinished(status)
+    # one state per cell: a failed train also leaves the cell's metrics "missing" (counted once)
+    bad = bad.assign(_missing=bad["state"].astype(str).eq("missing")).sort_values(
+        "_missing", kind="stable").drop_duplicates("cell")
     rows = []
     for cell, state in zip(bad["cell"], bad["state"], strict=True):
         try:

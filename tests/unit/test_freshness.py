@@ -114,3 +114,13 @@ def test_a_cell_whose_every_case_is_bad_input_is_named(tmp_path: Path) -> None:
     out = results / "report" / "report.html"
     report.run(results / "summary", out)
     assert "All bad input: m1/b0 on ds0: none of its 1 test case(s)" in out.read_text()
+
+
+def test_a_cell_with_a_failed_train_counts_once_in_the_glance() -> None:
+    """Issue 19 (smaller): one failed train showed as both "1 failed" and "1 missing"."""
+    metrics = pd.DataFrame(columns=aggregate.METRICS_COLUMNS)
+    status = pd.DataFrame([
+        {"cell": RUN.path, "stage": "train", "state": "failed"},
+        {"cell": RUN.path, "stage": "metrics", "state": "missing"}])
+    values, _ = glance.glance(metrics, status, pd.DataFrame())
+    assert values.loc["m0", "ds0"] == "1 failed"
