@@ -72,7 +72,10 @@ def derived(out_dir: str | Path, stage: str) -> list[Path]:
     base = Path(out_dir).parent
     paths = _stage_files(base, ORDER[ORDER.index(stage) + 1:])
     cell, sep, rest = base.as_posix().partition(PHASE_SEP)
-    if sep:  # an earlier phase (or one of its out-of-fold halves): later phases start from it
+    # later phases start from an earlier phase's model and train on its halves' out-of-fold
+    # masks; its own predict and evaluate (a scored phase) feed nothing later
+    feeds_later = stage == "train" or (stage == "predict" and "/half=" in f"/{rest}")
+    if sep and feeds_later:
         paths += _later_phases(Path(cell), rest.split("/")[0])
     return paths
 

@@ -183,3 +183,38 @@ def test_failed_train_drops_the_cell_and_its_provenance_from_the_partial_report(
     assert CELL not in set(provenance.get("cell", []))  # remade by the failure path too
     html = (workdir / "results" / "report" / "report.html").read_text()
     assert f"Under-trained: {CELL}" not in html
+
+
+def test_killed_train_job_drops_the_cell_and_the_next_run_remakes_it(workdir: Path) -> None:
+    lock = status.lock_path(workdir / "results", CELL, "train")
+    with cell_lock.held(lock):
+        driver = _start(workdir, "--forcerun", "train_model")
+        log = workdir / "results" / "logs" / CELL / "train.log"
+        _wait_for(lambda: log.exists() and "waiting for" in log.read_text())
+        (pid,) = _stage_pids(workdir, "train")
+        os.kill(pid, signal.SIGKILL)
+        out, _ = driver.communicate(timeout=300)
+    assert driver.returncode != 0, out[-2000:]
+    cell = _cell(workdir)
+    assert not (cell / "train" / "model.pt").exists()
+    assert not (cell / "predict" / "predictions.npz").exists()  # made by the model that is gone
+    assert not (cell / "evaluate" / "metrics.csv").exists()
+    assert pd.read_csv(workdir / "results" / "summary" / "summary.csv").empty
+    log_text = _rerun(workdir)
+    for rule in ("train_model", "predict_cases", "evaluate_predictions", "render_report"):
+        assert rule in log_text, log_text[-3000:]
+    _current(workdir)
+
+
+def test_killed_report_job_is_remade_by_the_next_run(workdir: Path) -> None:
+    driver = _start(workdir, "--forcerun", "render_report")
+    _wait_for(lambda: bool(_stage_pids(workdir, "report")) or driver.poll() is not None)
+    (pid,) = _stage_pids(workdir, "report")
+    os.kill(pid, signal.SIGKILL)
+    out, _ = driver.communicate(timeout=300)
+    assert driver.returncode != 0, out[-2000:]
+    # the failure path may have written a partial report, never the rule's own sentinel
+    assert not (workdir / "results" / "report" / "report.done").exists()
+    assert "render_report" in _rerun(workdir)
+    assert (workdir / "results" / "report" / "report.done").exists()
+    _current(workdir)

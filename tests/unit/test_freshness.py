@@ -50,6 +50,11 @@ def test_an_earlier_phase_invalidates_later_phases_not_its_sibling_half(tmp_path
     removed = freshness.invalidate(cell / "phase=coarse" / "half=0" / "train", "train")
     assert sorted(removed) == sorted([own, half0])  # the refiner trains on both halves' masks
     assert half1.exists()
+    _touch([own])
+    scored = cell / "phase=coarse" / "evaluate"  # a scored phase's evaluate feeds nothing later
+    assert freshness.invalidate(scored, "evaluate") == [] and own.exists()
+    assert freshness.invalidate(cell / "phase=coarse" / "predict", "predict") == [] and own.exists()
+    assert freshness.invalidate(cell / "phase=coarse" / "half=1" / "predict", "predict") == [own]
 
 
 def test_metrics_whose_predictions_are_gone_are_stale_not_reported(tmp_path: Path) -> None:
