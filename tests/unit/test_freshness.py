@@ -129,3 +129,18 @@ def test_a_cell_with_a_failed_train_counts_once_in_the_glance() -> None:
         {"cell": RUN.path, "stage": "metrics", "state": "missing"}])
     values, _ = glance.glance(metrics, status, pd.DataFrame())
     assert values.loc["m0", "ds0"] == "1 failed"
+
+
+def test_provenance_summary_of_a_grid_where_no_train_finished_keeps_its_columns(
+        tmp_path: Path) -> None:
+    """The failure path now remakes provenance.csv (issue 19 item 3): with every train failed it
+    must still be a table the report can read."""
+    from benchmarks.core.io import write_summary
+    from benchmarks.report import provenance_table
+
+    cells = tmp_path / "summary" / "cells.tsv"
+    grid.write_cells([RUN], cells)
+    out = tmp_path / "summary" / "provenance.csv"
+    write_summary(out, provenance_table.collect(cells, tmp_path, tmp_path / "cache"))
+    table = pd.read_csv(out)
+    assert table.empty and {"cell", "under_budget", "weights"} <= set(table.columns)
