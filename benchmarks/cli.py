@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from benchmarks.core import offline
@@ -23,15 +23,27 @@ offline.apply()  # before any third-party import: no network attempt from any st
 def _stage(out: Path, stage: str) -> Iterator[None]:
     """Hold the lock of ``stage`` of the cell (or the dataset, for split and prompts) that ``out``
     belongs to, so that one process writes it at a time, and record running/done/failed there;
-    configuration errors inside the block are recorded as failures too."""
-    from benchmarks.runs import cell_lock, status
+    configuration errors inside the block are recorded as failures too. The outputs derived from
+    this stage's are removed first (``runs.freshness``): a failed or killed run must not leave
+    them looking current."""
+    from benchmarks.core.io import as_write_error
+    from benchmarks.runs import cell_lock, freshness, status
 
     found = status.owner(out)
     if not found:
         yield
         return
-    with cell_lock.held(status.lock_path(*found, stage)):
-        status.record(*found, stage, "running")
+    lock = status.lock_path(*found, stage)
+    with ExitStack() as held:
+        try:  # a read-only or full results folder: one message naming it, not a bare OSError
+            freshness.invalidate(out, stage, found[0])  # before the lock wait (a kill then ...)
+            held.enter_context(cell_lock.held(lock))
+            status.record(*found, stage, "running")
+        except OSError as err:
+            named = as_write_error(err, lock)
+            if named is err:
+                raise
+            raise named from err
         try:
             yield
         except BaseException as err:

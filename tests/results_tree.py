@@ -33,6 +33,17 @@ def write_metrics(results: Path, run: grid.Run, cases: int = 2) -> None:
                    f"{run.seed},random_init,c{i},lesion,,False,False,px,{i / cases},"
                    f"{i / cases},3.0,ok\n" for i in range(cases))
     _write(results / "runs" / run.path / "evaluate" / "metrics.csv", METRICS_HEADER + rows)
+    write_inputs(results, run)
+
+
+def write_inputs(results: Path, run: grid.Run) -> None:
+    """The files a cell's metrics are made from (the aggregate leaves out metrics whose inputs
+    are gone: runs.freshness); empty, since only their presence is read."""
+    for path in (results / "runs" / run.path / "predict" / "predictions.npz",
+                 results / "runs" / run.path / "train" / "model.pt",
+                 results / "splits" / f"dataset={run.dataset}" / "split.json"):
+        if not path.exists():
+            _write(path, "")
 
 
 def write_done(results: Path, run: grid.Run, stage: str, seconds: float = 2.0) -> None:

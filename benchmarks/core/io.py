@@ -23,7 +23,8 @@ import yaml
 # errno -> why a folder cannot take a file, and what to do about it
 _WRITE_CAUSES = {
     errno.EROFS: ("its file system is mounted read-only",
-                  "choose a writable results folder (paths.results) or remount it read-write"),
+                  "remount it read-write or run from a writable folder (Snakemake writes "
+                  "results/ below its --directory; by hand: --out below a writable folder)"),
     errno.EACCES: ("this user may not write there", "fix its permissions or choose another folder"),
     errno.EPERM: ("this user may not write there", "fix its permissions or choose another folder"),
     errno.ENOSPC: ("its disk is full", "free space there (df -h) and rerun; finished results "
@@ -50,10 +51,22 @@ def _umask() -> int:
     return mask
 
 
+def as_write_error(err: OSError, path: Path) -> OSError:
+    """``err`` as a :class:`ResultsWriteError` naming ``path``'s folder, the cause and the fix
+    when it is one of the folder errors we know (read-only, permission, full disk, quota)."""
+    if isinstance(err, ResultsWriteError) or err.errno not in _WRITE_CAUSES:
+        return err
+    return _write_error(err, path)
+
+
 def _write_error(err: OSError, path: Path) -> ResultsWriteError:
     cause, fix = _WRITE_CAUSES[err.errno]
     return ResultsWriteError(err.errno, f"cannot write {path.name} in {path.parent}: {cause} "
                                         f"({os.strerror(err.errno)}); {fix}")
+
+
+# what torch's PytorchStreamWriter says when a write fails (no space left, or the quota)
+_TORCH_WRITE_FAILURES = ("PytorchStreamWriter failed", "file write failed", "unexpected pos")
 
 
 @contextmanager
@@ -78,6 +91,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if err.errno not in _WRITE_CAUSES or isinstance(err, ResultsWriteError):
             raise
         raise _write_error(err, path) from err
+    except RuntimeError as err:  # torch.save reports a full disk without an errno
+        if not any(marker in str(err) for marker in _TORCH_WRITE_FAILURES):
+            raise
+        raise ResultsWriteError(errno.ENOSPC, f"no space left on device writing {path} (torch: "
+                                f"{str(err).strip()[:200]}); free space there (df -h) and "
+                                "rerun; finished results are kept") from err
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)

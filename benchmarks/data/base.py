@@ -31,6 +31,9 @@ class DatasetConfig:
     n_folds: int = 5  # patient-level folds
     split_seed: int = 0  # seed of the fold assignment (independent of the training seed)
     fold_scheme: str = "kfold"  # "kfold" (seeded, patient-level) or a loader-specific scheme
+    # smallest image side (a volume's in-plane sides) accepted, in pixels: below it a file is an
+    # export mistake (a 1x1 image loaded without a word, issue 19 item 6), not a scan
+    min_size: int = 8
 
 
 @dataclass
@@ -90,6 +93,16 @@ def read_rgb(path: str | Path) -> np.ndarray:
         arr = (255 * (arr - arr.min()) / max(float(np.ptp(arr)), 1.0)).astype(np.uint8)
         return np.repeat(arr[..., None], 3, axis=2)
     return np.asarray(img.convert("RGB"))
+
+
+def check_min_size(sample: Sample, path: str, min_size: int) -> None:
+    """:class:`DataError` naming ``path`` when the image (a volume: its first two axes) has a side
+    below ``min_size`` pixels (``dataset.min_size``)."""
+    sides = sample.mask.shape[:2]
+    if min(sides) < min_size:
+        raise DataError(f"{path}: image of {sides[1]}x{sides[0]} pixels is below the "
+                        f"{min_size}-pixel minimum side (dataset.min_size); re-export it or "
+                        "drop the case")
 
 
 def check_same_size(image: np.ndarray, mask: np.ndarray, image_path: str, mask_path: str) -> None:

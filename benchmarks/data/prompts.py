@@ -212,3 +212,29 @@ def for_case(doc: dict, case_id: str) -> dict[str, Any]:
         raise PromptError(f"no prompt for case {case_id} in the {doc['dataset_id']} prompts file; "
                           "the split changed since the prompts were made: regenerate them")
     return doc["cases"][case_id]
+
+
+def prompt_problem(prompt: dict[str, Any], shape: tuple[int, ...]) -> str | None:
+    """Why a 2D prompt (a file's entry for one image or slice) cannot be used on an image of
+    ``shape`` (rows, columns), else ``None``: a box must be four finite numbers ``[x0, y0, x1,
+    y1]`` with ``x0 <= x1`` and ``y0 <= y1`` inside the image, every click inside it, one label
+    per click. A hand-made or edited prompts file is used as given otherwise (issue 19 item 5)."""
+    height, width = shape[:2]
+    box = prompt.get("box")
+    if box is not None:
+        values = np.asarray(box, dtype=float).ravel()
+        if values.size != 4 or not np.isfinite(values).all():
+            return f"box {box} is not four finite numbers [x0, y0, x1, y1]"
+        x0, y0, x1, y1 = values
+        if x1 < x0 or y1 < y0:
+            return f"box {box} is inverted (x1 < x0 or y1 < y0); boxes are [x0, y0, x1, y1]"
+        if x0 < 0 or y0 < 0 or x1 > width - 1 or y1 > height - 1:
+            return (f"box {box} lies outside the {width}x{height} image "
+                    f"(x in [0, {width - 1}], y in [0, {height - 1}])")
+    points, labels = prompt.get("points") or [], prompt.get("point_labels") or []
+    if len(points) != len(labels):
+        return f"{len(points)} clicks but {len(labels)} click labels"
+    outside = [p for p in points if not (0 <= p[0] <= width - 1 and 0 <= p[1] <= height - 1)]
+    if outside:
+        return f"clicks {outside[:3]} lie outside the {width}x{height} image"
+    return None

@@ -26,8 +26,9 @@ def unfinished(status: pd.DataFrame | None) -> pd.DataFrame:
     one: its ``final_state`` is done), and the ``missing`` rows of cells without metrics."""
     if status is None or status.empty or "state" not in status:
         return pd.DataFrame(columns=["cell", "stage", "state"])
-    final = status["final_state"].fillna(status["state"]) if "final_state" in status \
-        else status["state"]
+    final = status["state"]
+    if "final_state" in status:
+        final = status["final_state"].astype(object).fillna(final)
     bad = status.assign(state=final)[final.astype(str) != "done"]
     return bad.drop_duplicates(["cell", "stage"], keep="last")
 
@@ -35,6 +36,9 @@ def unfinished(status: pd.DataFrame | None) -> pd.DataFrame:
 def failed_cells(status: pd.DataFrame) -> pd.DataFrame:
     """Cells with any stage not ``done``, parsed from ``status.csv``'s ``cell`` paths."""
     bad = unfinished(status)
+    # one state per cell: a failed train also leaves the cell's metrics "missing" (counted once)
+    bad = bad.assign(_missing=bad["state"].astype(str).eq("missing")).sort_values(
+        "_missing", kind="stable").drop_duplicates("cell")
     rows = []
     for cell, state in zip(bad["cell"], bad["state"], strict=True):
         try:
@@ -82,10 +86,34 @@ def _worst(row: pd.Series) -> str:
     return "skip"
 
 
+def stale_warnings(status: pd.DataFrame | None) -> list[str]:
+    """One warning per cell whose metrics were left out because an input they were made from is
+    gone (``state == "stale"`` rows of status.csv, :mod:`benchmarks.runs.freshness`)."""
+    if status is None or status.empty or "state" not in status:
+        return []
+    stale = status[status["state"].astype(str) == "stale"]
+    return [f"Stale, left out of every table: {row['cell']} ({row['stage']}) was {row['reason']}."
+            for _, row in stale.iterrows()]
+
+
+def bad_input_warnings(summary: pd.DataFrame) -> list[str]:
+    """Entries none of whose cases could be scored: every test case is bad input (a data
+    problem: its reason is in each case's ``message`` in metrics.csv; ``cli check-data``)."""
+    if summary.empty or "n_bad_input" not in summary:
+        return []
+    rows = summary[(summary["n_cases"] > 0) & (summary["n_bad_input"] >= summary["n_cases"])]
+    if "organ" in rows:
+        rows = rows[rows["organ"].astype(str) != "mean"]
+    return [f"All bad input: {row['method']}/{row['backbone']} on {row['dataset']}: none of its "
+            f"{row['n_cases']} test case(s) could be scored (the reason is in each case's "
+            "message in metrics.csv; check the data with `cli check-data`)."
+            for _, row in rows.iterrows()]
+
+
 def warnings(summary: pd.DataFrame, cells: pd.DataFrame | None, status: pd.DataFrame | None,
              speed: pd.DataFrame | None) -> list[str]:
     """Plain-text warnings, most important first (the report shows them at the top)."""
-    out = []
+    out = stale_warnings(status) + bad_input_warnings(summary)
     rand = summary[summary["weights"].astype(str).str.contains("random_init")]
     if len(rand):
         out.append("Random init: " + ", ".join(sorted(set(rand["method"]))) + " ran without "

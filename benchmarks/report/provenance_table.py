@@ -19,6 +19,10 @@ from benchmarks.core.filecache import SOURCE
 from benchmarks.runs import grid
 
 BUDGET_KEYS = ("max_steps", "max_epochs")
+COLUMNS = ["cell", "dataset", "method", "backbone", "prompt", "fold", "seed", "variant", "weights",
+           "git_sha", "git_dirty", "container", "container_sha256", "torch", "device",
+           "slurm_job_id", "host", "trainer", "train_seconds", "params_total", "params_trainable",
+           *(f"budget_{k}" for k in BUDGET_KEYS), "recommended_budget", "under_budget"]
 
 
 def under_budget(budget: dict[str, Any], recommended: dict[str, Any]) -> str:
@@ -72,4 +76,6 @@ def collect(cells_file: str | Path, results: str | Path, cache: Path) -> pd.Data
     cells = grid.read_cells(cells_file)
     paths = [f"{results}/runs/{cell}/train/provenance.json" for cell in cells]
     frame, _ = filecache.load(paths, cache / "provenance.pkl", _parse)
+    if frame.empty:  # no cell trained (every train failed): still a table with its columns
+        return pd.DataFrame(columns=COLUMNS)
     return frame.drop(columns=SOURCE)

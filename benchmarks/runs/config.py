@@ -8,6 +8,8 @@ names the key.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,8 @@ from typing import Any
 from hydra import compose, initialize
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
-from hydra.errors import ConfigCompositionException
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, HydraException, OverrideParseException
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from benchmarks.core import registry
@@ -166,16 +169,87 @@ def compose_throughput(overrides: list[str]) -> DictConfig:
     return _compose("throughput", overrides)
 
 
+# one override key: dotted identifiers (Hydra's grammar rejects `method.2x` with a parse error)
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# the method fields every trainer shares, and the values they take (issue 19 items 8 and 10)
+RANGES = {"max_steps": (0, False), "max_epochs": (0, False), "batch_size": (1, False),
+          "lr": (0, True)}  # name: (bound, strict): value >= bound, or > bound when strict
+DEFAULT_VARIANTS = ("base", "tiny")  # a method module without VARIANTS (its Config comment)
+
+
+def check_overrides(overrides: list[str]) -> None:
+    """Refuse what Hydra would add silently or reject with a parse traceback: ``+key=`` (a new
+    key: ``+method.max_step=300`` trained with the default budget), ``~key`` (a deletion) and a
+    key that is not dotted identifiers, each named."""
+    for item in overrides:
+        key = item.partition("=")[0]
+        if key.startswith(("+", "~")):
+            raise ConfigError(f"override {item!r}: adding or deleting keys ({key[0]}) is "
+                              f"refused; {key.lstrip('+~')} must be a key of the config "
+                              "(a misspelled key is named when written without the prefix)")
+        if not _KEY.match(key):
+            raise ConfigError(f"override {item!r}: the key {key!r} is not dotted names of "
+                              "letters, digits and '_' that start with a letter or '_'")
+
+
+def check_method(cfg: DictConfig, module: Any, trains: bool) -> None:
+    """The shared method fields in range (steps and epochs >= 0, batch_size >= 1, lr > 0 for a
+    method that trains: a zero-shot card's lr is 0) and ``variant`` one of the module's
+    ``VARIANTS``; a ``ConfigError`` names the key and the range."""
+    for key, (bound, strict) in RANGES.items():
+        value = cfg.method.get(key) if trains or key != "lr" else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                value <= bound if strict else value < bound):
+            raise ConfigError(f"method.{key}={value}: must be {'>' if strict else '>='} {bound}")
+    variants = getattr(module, "VARIANTS", DEFAULT_VARIANTS)
+    if "variant" in cfg.method and cfg.method.variant not in variants:
+        raise ConfigError(f"method.variant={cfg.method.variant!r}: use one of {sorted(variants)}")
+
+
+@functools.cache
+def _parser() -> OverridesParser:
+    return OverridesParser.create()
+
+
+def quoted_if_needed(item: str) -> str:
+    """``item`` as given when Hydra's grammar parses it, else with its value quoted: a path with
+    non-ASCII letters or quotes (``dataset.root=/data/Bäder``) works through Snakemake, which
+    quotes it, and must work typed by hand too (issue 19 item 14). A value that still does not
+    parse is a ``ConfigError`` saying how to quote it."""
+    parser = _parser()
+    try:
+        parser.parse_override(item)
+        return item
+    except HydraException as err:
+        problem = err
+    key, _, value = item.partition("=")
+    if value[:1] not in ("[", "{", "'", '"'):  # a plain value: quote it as Snakemake does
+        fixed = f"{key}='" + value.replace("'", "\\'") + "'"
+        try:
+            parser.parse_override(fixed)
+            return fixed
+        except HydraException as err:
+            problem = err
+    raise ConfigError(f"override {item!r} does not parse ({problem}); quote its value for "
+                      f"Hydra: {key}='<value>', with \\' for a quote inside it")
+
+
 def _compose(name: str, overrides: list[str]) -> DictConfig:
+    check_overrides(overrides)
+    overrides = [quoted_if_needed(item) for item in overrides]
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     try:
         with initialize(version_base="1.3", config_path=None):
             cfg = compose(config_name=name, overrides=overrides)
-    except ConfigCompositionException as err:
+    except (ConfigCompositionException, OverrideParseException) as err:
         cause = err.__cause__ or err
         raise ConfigError(f"bad configuration override: {cause}") from err
     OmegaConf.set_struct(cfg, True)
+    if name in ("run", "throughput"):  # composed with the method's Config
+        method = method_id(cfg)
+        trains = registry.read_card(method).get("trainer") != "none"
+        check_method(cfg, registry.import_method(method), trains)
     return cfg
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -201,7 +203,7 @@ def dataset_overrides(config: dict[str, Any], dataset_id: str) -> list[str]:
     items = [f"dataset={dataset.get('loader', dataset_id)}", f"dataset_id={dataset_id}"]
     if "root" in dataset:
         items.append(f"dataset.root={hydra_value(dataset['root'])}")
-    for key, value in (config.get("paths") or {}).items():
+    for key, value in sorted((config.get("paths") or {}).items()):  # meaning, not key order
         items.append(f"paths.{key}={hydra_value(value)}")
     if dataset.get("train_from"):  # an external test set: every case is test (its split says so)
         items.append(f"train_from={train_sources(config)[dataset_id]}")
@@ -229,8 +231,22 @@ def overrides_for(config: dict[str, Any], run: Run) -> list[str]:
 
 
 def provenance_line(config: dict[str, Any], configfiles: list[str] | tuple[str, ...]) -> str:
-    """Which file the grid came from and what it holds (printed first by the Snakefile)."""
+    """Which file the grid came from, what it holds and where its results go (printed first by
+    the Snakefile: a Snakefile run from another folder plans and writes there)."""
     source = ", ".join(map(str, configfiles)) or "config.yaml"
     note = " (replaces config.yaml)" if configfiles else ""
     return (f"grid from {source}{note}: datasets {sorted(config['datasets'])}, "
-            f"methods {sorted(config['methods'])}")
+            f"methods {sorted(config['methods'])}; results in {Path.cwd() / 'results'}")
+
+
+@contextmanager
+def named_source(configfiles: list[str] | tuple[str, ...]) -> Iterator[None]:
+    """A :class:`GridError` raised inside names the file the grid came from (a ``--configfile``)
+    where its message says ``config.yaml``."""
+    try:
+        yield
+    except GridError as err:
+        source = ", ".join(map(str, configfiles))
+        if not source:
+            raise
+        raise GridError(str(err).replace("config.yaml", source)) from err

@@ -55,7 +55,7 @@ def overrides(config: dict[str, Any], method_id: str, backbone: str, size: str) 
     items = [f"method={method_id}", f"method.backbone={backbone}"]
     if size != NATIVE:
         items.append(f"size={int(size)}")
-    for key, value in (config.get("paths") or {}).items():
+    for key, value in sorted((config.get("paths") or {}).items()):  # meaning, not key order
         items.append(f"paths.{key}={grid.hydra_value(value)}")
     items += list(method.get("overrides", []))
     items += list((config.get("throughput") or {}).get("overrides", []))

@@ -18,10 +18,18 @@ import pandas as pd
 from benchmarks.core import filecache, registry
 from benchmarks.core.filecache import SOURCE
 from benchmarks.core.io import write_json, write_summary
-from benchmarks.runs import grid, status
+from benchmarks.runs import freshness, grid, status
 
 KEYS = ["dataset", "method", "backbone", "prompt"]
 HEADLINE = ("dice", "iou", "hd95")
+# the per-case columns every reader of metrics.csv may use (stages.evaluate writes them)
+METRICS_COLUMNS = [*KEYS, "organ", "variant", "fold", "seed", "weights", "training", "trained_on",
+                   "case_id", "subset", "status", "message", "empty_ref", "empty_pred",
+                   "distance_unit", "hd95_definition", "empty_policy", "nsd_tolerance",
+                   "threshold", *HEADLINE, "nsd"]
+SUMMARY_COLUMNS = [*KEYS, "n_cases", "n_cells", "n_ok", "n_failed", "n_bad_input", "n_empty_ref",
+                   "n_empty_pred", "fp_rate_normal", "weights", "training", "trained_on",
+                   "distance_unit", *(f"{m}_{s}" for m in HEADLINE for s in ("mean", "std"))]
 
 
 def _joined(values: pd.Series) -> str:
@@ -37,7 +45,9 @@ def summarise(metrics: pd.DataFrame) -> pd.DataFrame:
     (a few hundred rows) take well under a second.
     """
     if not len(metrics):  # nothing finished: the report still renders the failure table
-        return pd.DataFrame(columns=KEYS)
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    # a cell whose every case is bad input has no empty_ref, subset, ... columns of its own
+    metrics = metrics.reindex(columns=list(dict.fromkeys([*metrics.columns, *METRICS_COLUMNS])))
     status = metrics["status"]
     scored = status.ne("bad_input")
     normal = scored & (metrics["subset"].eq("normal") if "subset" in metrics else False)
@@ -176,6 +186,7 @@ def status_table(results: Path, cells: list[str], cache: Path) -> pd.DataFrame:
     """Every stage record's latest state and failed earlier attempts (cached; ``running`` ones are
     read afresh each time, since their process may have died since)."""
     records, _ = filecache.load(record_paths(results, cells), cache / "status.pkl", _record_rows)
+    records = records.reindex(columns=[*STATUS_COLUMNS, SOURCE])  # none at all: still the columns
     running = records["state"].eq("running")
     if running.any():
         fresh = _record_rows(sorted(set(records.loc[running, SOURCE])))
@@ -216,6 +227,52 @@ def missing_rows(cells: list[str], have: set[str], records: pd.DataFrame) -> pd.
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 
 
+def _train_from(results: Path, dataset: str) -> str:
+    """The dataset whose model a dataset's cells use: its split's ``train_from`` (an external test
+    set), else itself."""
+    split = results / "splits" / f"dataset={dataset}" / "split.json"
+    try:
+        return json.loads(split.read_text()).get("train_from") or dataset
+    except (OSError, ValueError):
+        return dataset  # the split itself is checked as an input
+
+
+def metrics_inputs(results: Path, key: str, sources: dict[str, str]) -> list[Path]:
+    """The files a cell's (or an earlier phase's, ``<cell>/phase=<p>``) metrics were made from:
+    its split and prompts, its predictions and the model that made them."""
+    cell, below = split_key(key + "/evaluate")
+    run = grid.parse_path(cell)
+    base = results / "runs" / key
+    trained = base if below != "evaluate" else \
+        results / "runs" / grid.trained_run(run, sources).path
+    # cases.csv comes and goes with predictions.npz (one job's outputs): one stat is enough
+    inputs = [results / "splits" / f"dataset={run.dataset}" / "split.json",
+              base / "predict" / "predictions.npz", trained / "train" / "model.pt"]
+    if run.prompt != grid.NO_PROMPT:
+        inputs.append(results / Path(grid.prompts_path(run)).relative_to("results"))
+    return inputs
+
+
+def stale_metrics(results: Path, present: list[str]) -> dict[str, str]:
+    """{metrics path: why it is stale} for every present metrics file whose inputs are gone or
+    newer (``runs.freshness``)."""
+    keys = {p: p[len(f"{results}/runs/"):-len("/evaluate/metrics.csv")] for p in present}
+    datasets = {key.split("/", 1)[0].removeprefix("dataset=") for key in keys.values()}
+    sources = {d: _train_from(results, d) for d in datasets}
+    exists: dict[Path, bool] = {}  # a dataset's split and prompts are shared by its cells
+    reasons = {p: freshness.stale_reason(metrics_inputs(results, key, sources), results, exists)
+               for p, key in keys.items()}
+    return {p: reason for p, reason in reasons.items() if reason}
+
+
+def stale_rows(results: Path, stale: dict[str, str]) -> pd.DataFrame:
+    """One ``stale`` row per metrics file left out of the tables, with its reason."""
+    rows = [{"cell": split_key(p[len(f"{results}/runs/"):])[0],
+             "stage": split_key(p[len(f"{results}/runs/"):-len("/metrics.csv")])[1],
+             "state": "stale", "reason": reason} for p, reason in stale.items()]
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS)
+
+
 def phase_metrics(results: Path, cells: list[str]) -> list[str]:
     """Metrics of the scored earlier phases of multi-phase methods (``<cell>/phase=<p>/``)."""
     methods = [grid.parse_path(cell).method for cell in cells]
@@ -236,10 +293,17 @@ def run(cells_file: str | Path, results: str | Path, out: Path) -> None:
     paths = [f"{results}/runs/{cell}/evaluate/metrics.csv" for cell in cells]
     paths += phase_metrics(results, cells)
     metrics, present = filecache.load(paths, cache / "metrics.pkl", filecache.parse_tables)
+    # a stale cell has its own row (state stale), not a second one as missing
     have = {p[len(f"{results}/runs/"):-len("/evaluate/metrics.csv")] for p in present}
+    stale = stale_metrics(results, present)
+    if len(metrics):
+        metrics = metrics[~metrics[SOURCE].isin(stale)]
+    if metrics.empty:  # nothing current: the report still needs the columns to say so
+        metrics = metrics.reindex(columns=[*METRICS_COLUMNS, SOURCE])
     records = status_table(results, cells, cache)
     write_summary(out / "metrics.csv", metrics.drop(columns=SOURCE))
     write_summary(out / "summary.csv", summarise(metrics.drop(columns=SOURCE)))
     write_summary(out / "jobs.csv", jobs_table(results, cells, cache))
-    write_summary(out / "status.csv", pd.concat([records, missing_rows(cells, have, records)],
-                                              ignore_index=True))
+    write_summary(out / "status.csv", pd.concat(
+        [records, stale_rows(results, stale), missing_rows(cells, have, records)],
+        ignore_index=True))

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from benchmarks.core import registry
 from benchmarks.data import prompts, splits, volumes
-from benchmarks.data.base import CaseRef, Sample
+from benchmarks.data.base import CaseRef, DataError, Sample, check_min_size
 from benchmarks.runs import config, grid
 
 
@@ -40,7 +40,9 @@ class RunData:
         reading a volume larger than ``dataset.max_volume_mb``)."""
         if self.is_volume:
             volumes.check_size(self.refs[case_id].image, self.dcfg)
-        return self.loader.load_case(self.refs[case_id], self.dcfg)
+        sample = self.loader.load_case(self.refs[case_id], self.dcfg)
+        check_min_size(sample, self.refs[case_id].image, self.dcfg.min_size)
+        return sample
 
     @property
     def is_volume(self) -> bool:
@@ -62,14 +64,21 @@ class RunData:
 
     def sample_prompt(self, sample: Sample) -> dict[str, Any] | None:
         """The prompt of a 2D sample; a volume slice gets its volume's entry for that slice
-        (none listed: the slice holds no foreground, so the box is NaN as for an empty image)."""
+        (none listed: the slice holds no foreground, so the box is NaN as for an empty image).
+        A box or click that does not fit the image is a ``DataError`` naming the case (a
+        per-case ``bad_input`` of predict)."""
         if "volume_id" not in sample.meta:
-            return self.prompt(sample.case_id)
-        whole = self.prompt(sample.meta["volume_id"])
-        if whole is None:
-            return None
-        z = sample.meta["slice_index"]
-        return next((s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
+            found = self.prompt(sample.case_id)
+        else:
+            whole = self.prompt(sample.meta["volume_id"])
+            z = sample.meta["slice_index"]
+            found = None if whole is None else next(
+                (s for s in whole["slices"] if s["slice"] == z), {"status": "empty_mask"})
+        problem = None if found is None else prompts.prompt_problem(found, sample.mask.shape)
+        if problem:
+            raise DataError(f"prompts file of {self.prompts['dataset_id']}, case "
+                            f"{sample.case_id}: {problem}; regenerate it with `cli prompts`")
+        return found
 
     def training_prompt(self, sample: Sample, rng: Any) -> dict[str, Any] | None:
         """A training prompt drawn afresh from the sample's reference (box jitter, clicks) with

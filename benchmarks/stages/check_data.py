@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from benchmarks.data.base import SKIP_KEY, CaseRef, DataError
+from benchmarks.data.base import SKIP_KEY, CaseRef, DataError, check_min_size
 
 
 @dataclass
@@ -31,6 +31,7 @@ class DataReport:
 def _check_case(loader: ModuleType, dcfg: Any, ref: CaseRef, report: DataReport) -> None:
     try:
         sample = loader.load_case(ref, dcfg)
+        check_min_size(sample, ref.image, dcfg.min_size)
     except DataError as err:
         report.problems.append(str(err))
         return
@@ -58,6 +59,9 @@ def inspect(loader: ModuleType, dcfg: Any, dataset: str) -> DataReport:
         "loaded": 0,
         "empty masks": 0,
     })
+    if not cases:  # class folders that exist but are empty listed nothing (issue 19 item 7)
+        report.problems.append(f"{dcfg.root}: no cases found; check dataset.root and that its "
+                               "folders hold the release's images and masks")
     for ref in cases:
         report.subsets[ref.subset] += 1
         if SKIP_KEY in ref.extra:

@@ -7,6 +7,7 @@ with no scores (a data problem, counted and shown, not charged to the method).
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -35,11 +36,29 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError) as err:
+    # TokenError / SyntaxError: bytes damaged inside a member whose CRC still matched (numpy
+    # parses the .npy header before any CRC is checked)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError,
+            tokenize.TokenError, SyntaxError) as err:
         raise PredictionFileError(
             f"{path}: cannot read the predictions ({type(err).__name__}: {err}); the file is "
             "truncated or damaged (a predict job killed mid-copy?): delete it and rerun the "
             "predict stage of this cell") from err
+
+
+def read_cases(path: Path) -> pd.DataFrame:
+    """The predict stage's ``cases.csv`` (case_id, status, message); an empty or damaged file is
+    named with the fix, as a damaged predictions file is."""
+    try:
+        table = read_table(path)
+        table = table.assign(message=table["message"].astype(object).fillna(""),
+                             status=table["status"], case_id=table["case_id"])
+    except (pd.errors.ParserError, ValueError, KeyError, OSError, UnicodeDecodeError) as err:
+        raise PredictionFileError(
+            f"{path}: cannot read the per-case statuses ({type(err).__name__}: {err}); the file "
+            "is empty, truncated or damaged: delete it and rerun the predict stage of this "
+            "cell") from err
+    return table
 
 
 def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
@@ -61,8 +80,7 @@ def invalid_reason(pred: np.ndarray, shape: tuple[int, ...]) -> str | None:
 
 def _prediction_status(pred_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, dict[str, str]]]:
     masks = read_predictions(pred_dir / "predictions.npz")
-    table = read_table(pred_dir / "cases.csv")
-    table["message"] = table["message"].astype(object).fillna("")
+    table = read_cases(pred_dir / "cases.csv")
     return masks, {r.case_id: {"status": r.status, "message": r.message}
                    for r in table.itertuples()}
 
@@ -109,11 +127,24 @@ class Rounds:
         return interactive.wide_columns(scored, self.n_clicks)
 
 
+def absent_label(sample: Any, label_file: str) -> None:
+    """:class:`DataError` when a volume's label map lacks the label id the task scores (an
+    organ's id missing from ``label_names``, or a relabelled file): an empty reference and an
+    empty prediction would score Dice 1.0 as ``ok``. A 0 label (any foreground) is not checked."""
+    label = sample.meta.get("label")
+    present = sample.meta.get("labels_present")
+    if not label or present is None or label in present:
+        return
+    raise DataError(f"{label_file}: label {label} ({sample.subset}) is absent from the label map "
+                    f"(labels present: {present}); check dataset.label_names or dataset.label")
+
+
 def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any,
          rounds: Rounds | None = None) -> dict:
     recorded = status.get(case_id, {"status": "missing", "message": "no row in cases.csv"})
     try:
         sample = data.load(case_id)
+        absent_label(sample, data.refs[case_id].masks[0])
     except DataError as err:
         return {"case_id": case_id, "status": "bad_input", "message": str(err),
                 **dict.fromkeys(METRICS, np.nan)}

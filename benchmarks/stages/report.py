@@ -215,17 +215,36 @@ def build_html(summary_dir: Path, fig_dir: Path) -> str:
                    "Cells per method and dataset: done (pretrained weights), random init, "
                    "zero-shot (a foundation model evaluated untrained), failed (a stage did not "
                    "finish, or no metrics: missing), skipped (reason in the failure section)."),
-        _results(metrics), organs.section(summary), _published(summary),
-        _distributions(metrics),
-        _throughput(summary, speed), _counts(metrics, summary),
-        rh.section("statistics", "Statistics",
-                   "".join(significance.stats_sections(metrics, fig_dir))),
-        refine.section(metrics), interactive_section.section(metrics),
+        *(_scored_sections(metrics, summary, speed, fig_dir) if _scored(metrics) else
+          [_no_results(status)]),
         _failures(status, speed, skipped), _provenance(cells, jobs if jobs is not None
                                                        else pd.DataFrame(), sites),
-        _definitions(metrics),
     ]
     return rh.page("samseg-bench report", "".join(parts))
+
+
+def _scored(metrics: pd.DataFrame) -> bool:
+    """Whether any current case was scored (every cell failed, stale or all bad input: none)."""
+    return bool(len(metrics)) and "dice" in metrics and metrics["dice"].notna().any()
+
+
+def _no_results(status: pd.DataFrame) -> str:
+    """The one results section of a grid without a scored case: what failed, not empty tables."""
+    bad = glance.unfinished(status)
+    return rh.section("results", "Results", "<p class='warn'>No current results: no cell has a "
+                      f"scored case ({len(bad)} stage(s) failed, missing or stale, listed under "
+                      "Failures; a cell whose every case is bad input is listed in the "
+                      "warnings).</p>")
+
+
+def _scored_sections(metrics: pd.DataFrame, summary: pd.DataFrame, speed: pd.DataFrame | None,
+                     fig_dir: Path) -> list[str]:
+    return [_results(metrics), organs.section(summary), _published(summary),
+            _distributions(metrics),
+            _throughput(summary, speed), _counts(metrics, summary),
+            rh.section("statistics", "Statistics",
+                       "".join(significance.stats_sections(metrics, fig_dir))),
+            refine.section(metrics), interactive_section.section(metrics), _definitions(metrics)]
 
 
 def run(summary_dir: Path, out: Path) -> None:

@@ -118,4 +118,4 @@ def test_given_configfile_replaces_the_demo_grid(tmp_path: Path) -> None:
     assert job_counts(proc.stdout)["train_model"] == 1
     assert proc.stderr.splitlines()[0] == (f"grid from {tmp_path / 'one.yaml'} (replaces "
                                            "config.yaml): datasets ['bus_copy'], methods "
-                                           "['yolo_seg']")
+                                           f"['yolo_seg']; results in {tmp_path / 'results'}")

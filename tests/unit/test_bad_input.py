@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -184,3 +185,62 @@ def test_3d_nan_voxels_are_named(tmp_path: Path, bad: str) -> None:
         nnunet3d.load_case(nnunet3d.list_cases(cfg)[0], cfg)
     report = check_data.inspect(nnunet3d, cfg, "nnunet3d")
     assert len(report.problems) == 1 and "NaN" in report.problems[0]
+
+
+@pytest.mark.parametrize("organ, status", [("liver", "bad_input"), ("spleen", "ok")])
+def test_an_organ_whose_label_id_is_absent_is_bad_input_not_dice_one(tmp_path: Path, organ: str,
+                                                                     status: str) -> None:
+    """Issue 19 item 4: liver relabelled 5 -> 77 with label_names={spleen:1,liver:5} left an empty
+    reference and an empty prediction, scored Dice 1.0 as ok."""
+    from benchmarks.core.io import write_table
+    from benchmarks.runs import config
+    from benchmarks.stages import evaluate
+
+    labels = np.zeros((8, 8, 4), np.uint8)
+    labels[1:3, 1:3, 1] = 1
+    labels[4:7, 4:7, 2] = 77  # the liver, under an id the label map does not name
+    _nifti(tmp_path / "img.nii.gz", np.zeros((8, 8, 4), np.float32))
+    _nifti(tmp_path / "seg.nii.gz", labels)
+    overrides = ["dataset=nifti_pairs", f"dataset_id=x__{organ}",
+                 f"dataset.root={tmp_path}", "dataset.pairs={a:[img.nii.gz,seg.nii.gz]}",
+                 "dataset.label_names={spleen:1,liver:5}", f"dataset.organ={organ}"]
+    split = tmp_path / "split.json"
+    cfg = config.compose_run(overrides, with_method=False)
+    splits.write_for(*config.dataset_config(cfg), cfg.dataset_id, split, train_from="src")
+    cfg = config.compose_run(["method=resnet_seg", *overrides, f"split_file='{split}'"])
+    pred = tmp_path / "predict"
+    pred.mkdir()
+    np.savez_compressed(pred / "predictions.npz", a=np.zeros((8, 8, 4), bool))
+    write_table(pred / "cases.csv", pd.DataFrame([{"case_id": "a", "status": "ok",
+                                                    "message": "", "seconds": 0.1}]))
+    table = evaluate.run(cfg, pred, {"trainer": "harness", "weights": "random_init"},
+                         tmp_path / "metrics.csv")
+    row = table.iloc[0]
+    assert row["status"] == status
+    if status == "bad_input":
+        assert row["message"] == (f"{tmp_path}/seg.nii.gz: label 5 (liver) is absent from the "
+                                  "label map (labels present: [1, 77]); check "
+                                  "dataset.label_names or dataset.label")
+        assert np.isnan(row["dice"])  # not scored, and not Dice 1.0
+
+
+def test_an_image_below_the_minimum_size_is_refused_naming_it(tmp_path: Path) -> None:
+    """Issue 19 item 6: a 1x1 image was accepted without a word."""
+    root = _busi(tmp_path / "busi")
+    _png(root / "benign" / "benign (3).png", (1, 1), "L", 90)
+    _png(root / "benign" / "benign (3)_mask.png", (1, 1), "1", 255)
+    report = check_data.inspect(busi, busi.Config(root=str(root), classes=["benign"]), "busi")
+    assert report.problems == [f"{root}/benign/benign (3).png: image of 1x1 pixels is below the "
+                               "8-pixel minimum side (dataset.min_size); re-export it or drop "
+                               "the case"]
+    assert report.counts["loaded"] == 2
+
+
+def test_check_data_on_empty_class_folders_is_a_problem(tmp_path: Path) -> None:
+    """Issue 19 item 7: class folders that exist but are empty exited 0 with 'images 0'."""
+    for name in ("benign", "malignant", "normal"):
+        (tmp_path / name).mkdir()
+    assert check_data.run("busi", str(tmp_path), []) == 1
+    report = check_data.inspect(busi, busi.Config(root=str(tmp_path)), "busi")
+    assert report.problems == [f"{tmp_path}: no cases found; check dataset.root and that its "
+                               "folders hold the release's images and masks"]

@@ -43,3 +43,12 @@ def test_override_keys_with_digits_validate() -> None:
     cfg["methods"]["yolo_seg"]["overrides"].append("Method.lr=1")
     with pytest.raises(WorkflowError, match="Method.lr"):
         validate(cfg, SCHEMA)
+
+
+def test_override_key_part_starting_with_a_digit_is_rejected_at_parse_time() -> None:
+    """Issue 19 item 10: `method.2x=1` passed the schema and Hydra then failed with a parse
+    traceback in the job."""
+    cfg = copy.deepcopy(_config())
+    cfg["methods"]["yolo_seg"]["overrides"].append("method.2x=1")
+    with pytest.raises(WorkflowError, match=r"method\.2x=1"):
+        validate(cfg, SCHEMA)

@@ -109,3 +109,26 @@ def test_prompted_cell_reads_its_pinned_prompts_file(resnet_takes_boxes) -> None
             "prompts.json'") in items
     assert "prompt=none" in grid.overrides_for(CONFIG, grid.Run("synthetic_bus", "yolo_seg",
                                                                  "n", 0, 0))
+
+
+def test_reordered_paths_keys_give_the_same_overrides() -> None:
+    """Issue 19 (smaller): reordering keys under `paths:` replanned the whole grid (the params
+    of every job are these overrides)."""
+    from benchmarks.runs import throughput_plan
+
+    one = copy.deepcopy(CONFIG) | {"paths": {"data_root": ".", "checkpoints": "ck"}}
+    two = copy.deepcopy(CONFIG) | {"paths": {"checkpoints": "ck", "data_root": "."}}
+    assert grid.dataset_overrides(one, "synthetic_bus") == \
+        grid.dataset_overrides(two, "synthetic_bus")
+    assert throughput_plan.overrides(one, "yolo_seg", "n", "64") == \
+        throughput_plan.overrides(two, "yolo_seg", "n", "64")
+
+
+def test_errors_name_the_configfile_the_grid_came_from() -> None:
+    """Issue 19 (smaller): the messages said config.yaml when the grid came from --configfile."""
+    bad = copy.deepcopy(CONFIG) | {"methods": {"no_such_method": {}}}
+    with pytest.raises(grid.GridError, match=r"^/x/one\.yaml methods: unknown method"), \
+            grid.named_source(["/x/one.yaml"]):
+        grid.expand(bad)
+    with pytest.raises(grid.GridError, match=r"^config\.yaml methods"), grid.named_source([]):
+        grid.expand(bad)

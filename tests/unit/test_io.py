@@ -70,3 +70,38 @@ def test_cli_on_read_only_results_prints_one_sentence(tmp_path: Path, bus_root: 
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert f"cannot write split.json in {out.parent}: its file system is mounted read-only" in err
+
+
+def test_read_only_results_at_the_lock_is_one_sentence_naming_a_real_fix(
+        tmp_path: Path, bus_root: Path, monkeypatch, capsys) -> None:
+    """Issue 19 item 11: a stage run by hand on a read-only results folder failed with a bare
+    OSError on the lock file, and the message named paths.results, which nothing reads."""
+    from benchmarks.runs import cell_lock
+
+    def refuse(lock: Path, text: str) -> bool:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(cell_lock, "_try_create", refuse)
+    out = tmp_path / "results" / "splits" / "dataset=synthetic_bus" / "split.json"
+    code = cli.main(["split", "--out", str(out), "dataset=synthetic_bus",
+                     "dataset_id=synthetic_bus", f"dataset.root={bus_root}"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    folder = tmp_path / "results" / "status" / "dataset=synthetic_bus"
+    assert f"cannot write split.lock in {folder}: its file system is mounted read-only" in err
+    assert "--directory" in err and "paths.results" not in err
+
+
+def test_disk_full_inside_torch_save_names_the_file_and_keeps_no_temporary(
+        tmp_path: Path) -> None:
+    """Issue 19 item 12: a full disk during train was a bare RuntimeError from torch's
+    serializer (it reports no errno)."""
+    target = tmp_path / "train" / "model.pt"
+    with pytest.raises(io.ResultsWriteError,
+                       match=rf"no space left on device writing {target} \(torch: "), \
+            atomic_path(target):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . PytorchStreamWriter "
+                           "failed writing file data/0: file write failed")
+    assert list(target.parent.iterdir()) == []
+    with pytest.raises(RuntimeError, match="another failure"), atomic_path(target):
+        raise RuntimeError("another failure")  # not a write failure: left as it is

@@ -69,3 +69,43 @@ def test_truncated_predictions_file_is_named_with_the_fix(bus_root: Path, bus_sp
     with pytest.raises(evaluate.PredictionFileError,
                        match=rf"{npz}: cannot read the predictions .*delete it and rerun"):
         evaluate.run(cfg, tmp_path / "predict", {}, tmp_path / "metrics.csv")
+
+
+def _npz_with_header(path: Path, header: bytes) -> None:
+    """A zip whose one member has a valid CRC but a damaged .npy header (numpy parses the
+    header before any checksum is checked: what random bytes inside a member give)."""
+    import struct
+    import zipfile
+
+    header = header + b" " * (118 - len(header)) + b"\n"
+    body = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\x00" * 16
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a.npy", body)
+
+
+@pytest.mark.parametrize("header", [
+    b"{'descr': '|b1', '''fortran_order': False, 'shape': (4, 4), }",  # tokenize.TokenError
+    b"{'descr': '|b1', 'fortran_order': False, 'shape': (4, 4\n",
+], ids=["unterminated_string", "unclosed_bracket"])
+def test_damaged_bytes_inside_the_predictions_are_named_with_the_fix(tmp_path: Path,
+                                                                     header: bytes) -> None:
+    """Issue 19 item 9: a bare tokenize.TokenError traceback before."""
+    npz = tmp_path / "predictions.npz"
+    _npz_with_header(npz, header)
+    with pytest.raises(evaluate.PredictionFileError,
+                       match=rf"{npz}: cannot read the predictions \(TokenError.*delete it and"):
+        evaluate.read_predictions(npz)
+
+
+@pytest.mark.parametrize("text", ["", "case_id,seconds\nc0,1\n"], ids=["empty", "no_status"])
+def test_an_empty_or_damaged_cases_file_is_named_with_the_fix(bus_root: Path, bus_split: Path,
+                                                              tmp_path: Path, text: str) -> None:
+    """Issue 19 item 9: an empty predict/cases.csv was a bare pandas EmptyDataError."""
+    cfg, ids, refs = _cell(bus_root, bus_split)
+    _write(tmp_path / "predict", refs)
+    cases_csv = tmp_path / "predict" / "cases.csv"
+    cases_csv.write_text(text)
+    with pytest.raises(evaluate.PredictionFileError,
+                       match=rf"{cases_csv}: cannot read the per-case statuses .*rerun the "
+                             "predict stage"):
+        evaluate.run(cfg, tmp_path / "predict", {}, tmp_path / "metrics.csv")

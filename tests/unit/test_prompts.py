@@ -149,3 +149,45 @@ def test_run_data_hands_each_case_its_pinned_prompt(bus_root: Path, tmp_path: Pa
     wrong = config.compose_run([*run, "prompt=box", f"prompts_file='{out}'"])
     with pytest.raises(prompts.PromptError, match="holds protocol box0, the run asks for box"):
         cases.open_run(wrong)
+
+
+@pytest.mark.parametrize("box, problem", [
+    ([30, 10, 5, 40], "is inverted (x1 < x0 or y1 < y0)"),
+    ([0, 0, 5000, 20], "lies outside the"),
+], ids=["inverted", "outside"])
+def test_a_bad_box_in_the_prompts_file_is_that_cases_bad_input(
+        bus_root: Path, tmp_path: Path, box: list[int], problem: str) -> None:
+    """Issue 19 item 5: boxes outside the image or inverted were used as given, every case ok."""
+    import json
+
+    import pandas as pd
+
+    data = ["dataset=synthetic_bus", "dataset_id=synthetic_bus", f"dataset.root={bus_root}",
+            "dataset.n_folds=2"]
+    split, out = tmp_path / "split.json", tmp_path / "box.json"
+    assert cli.main(["split", "--out", str(split), *data]) == 0
+    assert cli.main(["prompts", "--split", str(split), "--protocol", "box", "--out", str(out),
+                     *data]) == 0
+    doc = json.loads(out.read_text())
+    bad = next(c for c, p in sorted(doc["cases"].items()) if p["status"] == "ok"
+               and c in cases.open_run(_cfg(data, split, out)).case_ids(0, "test"))
+    doc["cases"][bad]["box"] = box
+    out.write_text(json.dumps(doc))
+    method = ["method=sam_zeroshot", "method.backbone=tiny", "method.variant=tiny",
+              "method.image_size=64", "prompt=box", f"prompts_file='{out}'"]
+    train, pred = tmp_path / "train", tmp_path / "predict"
+    common = ["--split", str(split), *data, *method]
+    assert cli.main(["train", "--out", str(train), *common]) == 0
+    assert cli.main(["predict", "--model", str(train / "model.pt"), "--out", str(pred),
+                     *common]) == 0
+    table = pd.read_csv(pred / "cases.csv").set_index("case_id")
+    assert table.loc[bad, "status"] == "bad_input"
+    assert f"case {bad}: box {box} {problem}" in table.loc[bad, "message"]
+    assert set(table.drop(index=bad)["status"]) == {"ok"}
+
+
+def _cfg(data: list[str], split: Path, out: Path):
+    from benchmarks.runs import config
+
+    return config.compose_run(["method=resnet_seg", f"split_file='{split}'", *data, "prompt=box",
+                               f"prompts_file='{out}'"])

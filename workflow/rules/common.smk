@@ -13,11 +13,13 @@ from benchmarks.core import registry
 
 validate(config, schema="../schemas/config.schema.yaml")
 # A multi-organ entry (`organs: [...]`) becomes one dataset id per organ: <id>__<organ>.
-config["datasets"] = grid.organ_datasets(config["datasets"])
+with grid.named_source(workflow.overwrite_configfiles):  # errors name a --configfile
+    config["datasets"] = grid.organ_datasets(config["datasets"])
 # The plan's first line: which file the grid came from (a --configfile replaces config.yaml).
 print(grid.provenance_line(config, workflow.overwrite_configfiles), file=sys.stderr)
 
-RUNS, SKIPPED = grid.expand(config)
+with grid.named_source(workflow.overwrite_configfiles):
+    RUNS, SKIPPED = grid.expand(config)
 # Cells the grid cannot run are listed with their reason, never dropped silently.
 grid.write_skipped(SKIPPED, "results/summary/skipped.tsv")
 # The aggregate reads its cells from this list: a command line of 4 paths per cell passes Linux's

@@ -8,7 +8,18 @@ localrules:
     render_report,
 
 
+# Sentinels made by the rules alone (touch()), never by the onerror path below, which writes the
+# same summaries and report for a partial grid. Snakemake replans a job only when an output that a
+# job it runs needs is missing: a partial summary that looked complete would hide every cell whose
+# metrics are missing ("Nothing to be done"). onerror removes the sentinels, so the next run
+# remakes the report and, on its way, the missing cells (issue 19); every cell stage removes them
+# when it starts (benchmarks/runs/freshness.py SENTINELS, the same paths). Snakemake's incomplete
+# markers cover only the outputs of jobs it ran itself, so we cannot use them here.
+AGGREGATE_DONE = "results/summary/aggregate.done"
+REPORT_DONE = "results/report/report.done"
 AGGREGATE = f"python -m benchmarks.cli aggregate --cells {CELLS_LIST} --results results --out results/summary"
+PROVENANCE = (f"python -m benchmarks.cli provenance-summary --cells {CELLS_LIST} --results results "
+              "--out results/summary/provenance.csv")
 REPORT = "python -m benchmarks.cli report --summary results/summary --out results/report/report.html"
 
 
@@ -24,6 +35,7 @@ rule aggregate_results:
         summary="results/summary/summary.csv",
         jobs="results/summary/jobs.csv",
         status="results/summary/status.csv",
+        done=touch(AGGREGATE_DONE),
     log:
         "results/logs/aggregate_results.log",
     container:
@@ -44,8 +56,7 @@ rule summarize_provenance:
     container:
         container_for("cpu")
     shell:
-        "python -m benchmarks.cli provenance-summary --cells {input.cells} --results results "
-        "--out {output} > {log} 2>&1"
+        f"{PROVENANCE} > {{log}} 2>&1"
 
 
 rule render_report:
@@ -60,6 +71,7 @@ rule render_report:
             caption="../report/report.rst",
             category="Benchmark report",
         ),
+        touch(REPORT_DONE),
     log:
         "results/logs/render_report.log",
     container:
@@ -70,8 +82,14 @@ rule render_report:
 
 onerror:
     # A failed job must not cost the whole grid its report (--keep-going in every profile): the
-    # cells that finished are aggregated and the missing ones listed with their reasons.
-    shell(f"mkdir -p results/logs && {AGGREGATE} > results/logs/aggregate_results.log 2>&1 && "
+    # cells that finished are aggregated and the missing ones listed with their reasons. The old
+    # report goes first, so that a failure here never leaves yesterday's page looking current, and
+    # every summary the report reads is remade (the provenance too: else its warnings would name
+    # the cells of an earlier config).
+    shell(f"mkdir -p results/logs && "
+          f"rm -f results/report/report.html {AGGREGATE_DONE} {REPORT_DONE} && "
+          f"{AGGREGATE} > results/logs/aggregate_results.log 2>&1 && "
+          f"{PROVENANCE} > results/logs/summarize_provenance.log 2>&1 && "
           f"{REPORT} > results/logs/render_report.log 2>&1 && "
           "echo 'partial report (failed cells in its failure table): results/report/report.html'"
           " || echo 'no partial report: see results/logs/aggregate_results.log'")
