@@ -26,7 +26,7 @@ from torch import nn
 
 from methods._api import Batch, load_state_strict, read_checkpoint
 from methods.msam.clicks import next_click, to_axis_order
-from methods.msam.model import MSAM, lora_prefixes
+from methods.msam.model import MSAM, lora_prefixes, variant
 
 
 @dataclass
@@ -48,7 +48,9 @@ class Config:
     sw_overlap: float = 0.5  # our choice (the reference has no test script)
     sw_blend: str = "gaussian"  # our choice, as unet3d
     lora_rank: int = 4  # train_msam.py: LoRA_Sam(model, r=4)
-    iterations: int = 11  # train_msam.py: 11 clicks per volume (num_clicks is ignored there)
+    # clicks per training patch; None = the variant's: base 11 (train_msam.py, which ignores its
+    # num_clicks), tiny 3 (every iteration keeps its full-size logits for the backward pass)
+    iterations: int | None = None
     feed_back: bool = False  # reference code: no; paper figure: the MEA output is fed back
     multi_click: bool = False  # train_msam.py --multi_click off: only the newest click
     weights: str | None = None  # sam_med3d_turbo.pth (card registry) or None (random init)
@@ -97,12 +99,16 @@ def _full(model: nn.Module, low_res: torch.Tensor) -> torch.Tensor:
     return F.interpolate(low_res, size=model.image_size, mode="trilinear", align_corners=False)
 
 
+def iterations_of(cfg: Config) -> int:
+    return int(cfg.iterations or variant(cfg.variant)["iterations"])
+
+
 def refine(model: nn.Module, embedding: torch.Tensor, mask: torch.Tensor, cfg: Config
            ) -> list[torch.Tensor]:
     """The full-size logits of every refinement iteration, clicks drawn from ``mask``."""
     low = torch.zeros(mask.shape[0], 1, *model.low_res, device=mask.device)
     prob, outputs, clicks = torch.zeros_like(mask, dtype=torch.float32), [], []
-    for _ in range(cfg.iterations):
+    for _ in range(iterations_of(cfg)):
         with torch.no_grad():
             clicks.append(next_click(prob, mask))
         points = clicks[-1] if not cfg.multi_click else tuple(

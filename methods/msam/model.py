@@ -18,14 +18,16 @@ from methods.msam.sam3d import MaskDecoder3D, PromptEncoder3D
 from methods.msam.vit3d import ImageEncoder
 
 # Only what differs per variant. base: SAM-Med3D build_sam3D.py `vit_b_ori` (M-SAM's base) and
-# mea.py's adapter (6 heads, methods-spec 5.2); tiny: a few-second CPU model of the same shape.
+# mea.py's adapter (6 heads, methods-spec 5.2); tiny: a CPU model of the same shape. Both keep
+# 16^3 ViT patches, so that the token grid (and the MEA's global attention over it) stays small
+# at any patch size: tiny at the default 128^3 patch has 8^3 tokens, as ViT-B.
 VARIANTS: dict[str, dict[str, Any]] = {
     "base": {"patch": 16, "dim": 768, "depth": 12, "heads": 12, "global_blocks": (2, 5, 8, 11),
              "window": 14, "prompt_dim": 384, "mask_chans": 16, "dec_heads": 8, "dec_mlp": 2048,
-             "iou_hidden": 256, "mea_heads": 6},
-    "tiny": {"patch": 8, "dim": 48, "depth": 2, "heads": 3, "global_blocks": (1,), "window": 2,
+             "iou_hidden": 256, "mea_heads": 6, "iterations": 11},
+    "tiny": {"patch": 16, "dim": 48, "depth": 2, "heads": 3, "global_blocks": (1,), "window": 2,
              "prompt_dim": 48, "mask_chans": 8, "dec_heads": 4, "dec_mlp": 96, "iou_hidden": 32,
-             "mea_heads": 4},
+             "mea_heads": 4, "iterations": 3},
 }
 # Parts that never get a gradient: with a single mask output mask tokens 1-3's hypernetwork
 # MLPs and the IoU head (upstream computes and discards them), and no_mask_embed (M-SAM always
