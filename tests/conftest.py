@@ -37,6 +37,19 @@ def ct_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ct_split(ct_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Overrides selecting the synthetic CT set (3 volumes, 3 folds) with a written split."""
+    from benchmarks.data import splits
+    from benchmarks.runs import config
+
+    base = ["dataset=synthetic_ct", "dataset_id=synthetic_ct", f"dataset.root={ct_root}"]
+    split = tmp_path_factory.mktemp("ct_split") / "split.json"
+    splits.write_for(*config.dataset_config(config.compose_run(base, with_method=False)),
+                     "synthetic_ct", split)
+    return [*base, f"split_file={split}"]
+
+
+@pytest.fixture(scope="session")
 def bus_split(bus_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 3-fold patient-level split of ``bus_root``."""
     from benchmarks.data import splits

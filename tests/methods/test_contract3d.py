@@ -10,22 +10,13 @@ import pytest
 import torch
 
 from benchmarks.core import registry
-from benchmarks.data import batches, patches, splits
+from benchmarks.data import batches, patches
 from benchmarks.runs import config
 from benchmarks.stages import cases, train
 
 PATCH_METHODS = [m for m in registry.list_methods()
                  if registry.read_card(m).get("volumes") == "patches"]
 PATCH = [32, 32, 16]
-
-
-@pytest.fixture(scope="module")
-def ct_split(ct_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    base = ["dataset=synthetic_ct", "dataset_id=synthetic_ct", f"dataset.root={ct_root}"]
-    split = tmp_path_factory.mktemp("ct3d_split") / "split.json"
-    splits.write_for(*config.dataset_config(config.compose_run(base, with_method=False)),
-                     "synthetic_ct", split)
-    return [*base, f"split_file={split}"]
 
 
 def _setup(method: str, ct_split: list[str]):

@@ -83,22 +83,9 @@ def test_ultra_refiner_end_to_end_phase_learns_from_phase_one(
     assert_learns(joint, floor, margin)
 
 
-@pytest.fixture(scope="module")
-def ct_overrides(ct_root: Path, tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The synthetic CT set (3 volumes, 3 folds: 2 training volumes) with a split."""
-    from benchmarks.data import splits
-    from benchmarks.runs import config
-
-    base = ["dataset=synthetic_ct", "dataset_id=synthetic_ct", f"dataset.root={ct_root}"]
-    split = tmp_path_factory.mktemp("learns_ct") / "split.json"
-    splits.write_for(*config.dataset_config(config.compose_run(base, with_method=False)),
-                     "synthetic_ct", split)
-    return [*base, f"split_file={split}"]
-
-
 @UNCALIBRATED
-def test_unet3d_learns_on_the_synthetic_ct_set(ct_overrides: list[str], tmp_path: Path) -> None:
+def test_unet3d_learns_on_the_synthetic_ct_set(ct_split: list[str], tmp_path: Path) -> None:
     extra, floor, margin = CASES["unet3d"]
-    result = learns([*ct_overrides, "method=unet3d", "method.variant=tiny", *extra],
+    result = learns([*ct_split, "method=unet3d", "method.variant=tiny", *extra],
                     tmp_path / "train")
     assert_learns(result, floor, margin)
