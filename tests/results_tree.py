@@ -40,7 +40,7 @@ def write_inputs(results: Path, run: grid.Run) -> None:
     """The files a cell's metrics are made from (the aggregate leaves out metrics whose inputs
     are gone: runs.freshness); empty, since only their presence is read."""
     for path in (results / "runs" / run.path / "predict" / "predictions.npz",
-                 results / "runs" / run.path / "train" / "model.pt",
+                 results / "runs" / run.path / "train" / "provenance.json",
                  results / "splits" / f"dataset={run.dataset}" / "split.json"):
         if not path.exists():
             _write(path, "")

@@ -245,9 +245,11 @@ def metrics_inputs(results: Path, key: str, sources: dict[str, str]) -> list[Pat
     base = results / "runs" / key
     trained = base if below != "evaluate" else \
         results / "runs" / grid.trained_run(run, sources).path
-    # cases.csv comes and goes with predictions.npz (one job's outputs): one stat is enough
+    # cases.csv comes and goes with predictions.npz (one job's outputs): one stat is enough. The
+    # train job's provenance.json stands for its model: it is removed with model.pt when the job
+    # is forced or fails, and a results bundle (runs.bundle_*) ships it while leaving weights out
     inputs = [results / "splits" / f"dataset={run.dataset}" / "split.json",
-              base / "predict" / "predictions.npz", trained / "train" / "model.pt"]
+              base / "predict" / "predictions.npz", trained / "train" / "provenance.json"]
     if run.prompt != grid.NO_PROMPT:
         inputs.append(results / Path(grid.prompts_path(run)).relative_to("results"))
     return inputs

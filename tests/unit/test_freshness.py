@@ -83,10 +83,10 @@ def test_an_external_sets_metrics_are_stale_when_its_source_model_is_gone(tmp_pa
     external = grid.Run("ext", "m0", "b0", 0, 0)
     cells = results_tree.write_tree(results, [RUN, external], stages=())
     (results / "splits" / "dataset=ext" / "split.json").write_text('{"train_from": "ds0"}')
-    (results / "runs" / external.path / "train" / "model.pt").unlink()  # never trained there
+    (results / "runs" / external.path / "train" / "provenance.json").unlink()  # never trained there
     aggregate.run(cells, results, results / "summary")
     assert pd.read_csv(results / "summary" / "status.csv")["state"].eq("stale").sum() == 0
-    (results / "runs" / RUN.path / "train" / "model.pt").unlink()
+    (results / "runs" / RUN.path / "train" / "provenance.json").unlink()
     aggregate.run(cells, results, results / "summary")
     status = pd.read_csv(results / "summary" / "status.csv")
     assert sorted(status["cell"][status["state"] == "stale"]) == sorted([RUN.path, external.path])
