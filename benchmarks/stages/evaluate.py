@@ -127,16 +127,27 @@ class Rounds:
         return interactive.wide_columns(scored, self.n_clicks)
 
 
-def absent_label(sample: Any, label_file: str) -> None:
-    """:class:`DataError` when a volume's label map lacks the label id the task scores (an
-    organ's id missing from ``label_names``, or a relabelled file): an empty reference and an
-    empty prediction would score Dice 1.0 as ``ok``. A 0 label (any foreground) is not checked."""
+def absent_label(sample: Any, label_file: str, named: set[int]) -> None:
+    """:class:`DataError` when the label id the task scores is not in this volume's label map
+    while the map holds ids that ``named`` (the dataset's label ids) does not know: a relabelled
+    file or a wrong ``label_names`` entry, where an empty reference and an empty prediction would
+    score Dice 1.0 as ``ok`` (issue 19). An organ merely absent from one case (its label map
+    holds only known ids) is scored by the empty policy (methods-spec Part 9 item 5). A 0 label
+    (any foreground) is not checked."""
     label = sample.meta.get("label")
     present = sample.meta.get("labels_present")
-    if not label or present is None or label in present:
+    unknown = set(present or []) - named - {label}
+    # only a loader with a label map in its config (label_names) can tell a wrong id from an
+    # organ absent from this case; the others' maps come from dataset.json (check-data reads it)
+    if not label or present is None or label in present or not named or not unknown:
         return
     raise DataError(f"{label_file}: label {label} ({sample.subset}) is absent from the label map "
                     f"(labels present: {present}); check dataset.label_names or dataset.label")
+
+
+def named_labels(dcfg: Any) -> set[int]:
+    """The label ids the loader's Config names (``label_names`` values; empty without a map)."""
+    return {int(v) for v in dict(getattr(dcfg, "label_names", None) or {}).values()}
 
 
 def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any,
@@ -144,7 +155,7 @@ def _row(case_id: str, data: cases.RunData, masks: dict, status: dict, ecfg: Any
     recorded = status.get(case_id, {"status": "missing", "message": "no row in cases.csv"})
     try:
         sample = data.load(case_id)
-        absent_label(sample, data.refs[case_id].masks[0])
+        absent_label(sample, data.refs[case_id].masks[0], named_labels(data.dcfg))
     except DataError as err:
         return {"case_id": case_id, "status": "bad_input", "message": str(err),
                 **dict.fromkeys(METRICS, np.nan)}
