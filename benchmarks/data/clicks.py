@@ -29,6 +29,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from benchmarks.core.arrays import bounding_box
+
 CLICK_SEED = 42  # the anchor's np.random.seed(42) before every draw
 # Below this share of its bounding box a component's EDT is computed from its border voxels with a
 # KD-tree (exact, much cheaper for thin shells); above it, scipy's dense EDT.
@@ -49,16 +51,6 @@ class Click:
     def point(self) -> list[int]:
         """``[x, y]`` (2D) or ``[x, y, z]`` (3D) in the prompts-file convention."""
         return [self.index[1], self.index[0], *self.index[2:]]
-
-
-def bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
-    """The smallest box holding every True voxel of ``mask`` (which must hold one)."""
-    box = []
-    for axis in range(mask.ndim):
-        others = tuple(a for a in range(mask.ndim) if a != axis)
-        hits = np.flatnonzero(mask.any(axis=others))
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)
 
 
 def largest_component(error: np.ndarray) -> np.ndarray:

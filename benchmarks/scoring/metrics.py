@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.spatial import cKDTree
 
+from benchmarks.core.arrays import bounding_box
+
 HD95_DEFINITIONS = ("max_directed", "pooled")
 EMPTY_ONE = ("diagonal", "nan")
 OVERLAP = ("dice", "iou", "precision", "recall")
@@ -79,13 +81,7 @@ def iou(pred: np.ndarray, ref: np.ndarray) -> float:
 
 def union_box(pred: np.ndarray, ref: np.ndarray) -> tuple[slice, ...]:
     """The bounding box of ``pred | ref`` (both must hold at least one voxel)."""
-    union = pred | ref
-    box = []
-    for axis in range(union.ndim):
-        others = tuple(a for a in range(union.ndim) if a != axis)
-        hits = np.flatnonzero(union.any(axis=others))
-        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
-    return tuple(box)
+    return bounding_box(pred | ref)
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:
