@@ -19,6 +19,12 @@ and ``method.py``, which must define:
   that cannot be split into steps (ultralytics); returns the trained model and a per-epoch log. Its
   use is declared in ``card.yaml`` (``trainer: fit``) and justified in a comment in the method.
 - optional ``param_groups(model, cfg)``: optimiser parameter groups.
+- optional ``EXTRA_WEIGHTS``: ``{field: load(model, path)}`` for pretrained parts beside the main
+  ``weights`` file (UltraRefiner's TransUNet encoder). ``Config.<field>`` names a file of the
+  card's registry and ``Config.<field>_sha256`` may override its checksum; the train stage resolves
+  it exactly as ``weights`` (sha256-checked, never downloaded), calls ``load`` on the built model of
+  the first phase (later phases start from the previous phase's state) and records the checksum in
+  provenance (``extra_weights``); predict loads the trained state and never needs the file.
 - optional ``phase_config(cfg)``: for multi-phase methods (card ``phases:``), the Config of phase
   ``cfg.phase`` (frozen prefixes, optimiser, lr, steps; optional ``schedule="poly"`` and
   ``grad_clip``); see methods/README.md item 9.

@@ -52,39 +52,44 @@ def packaged_path(entry: dict[str, Any]) -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / str(entry["path"])
 
 
-def _expected_sha(method_id: str, mcfg: Any) -> str:
+def _expected_sha(method_id: str, mcfg: Any, field: str) -> str:
     """The full sha256, or a prefix of it where the registry has only that (torchvision files)."""
-    if mcfg.weights_sha256:
-        return str(mcfg.weights_sha256)
+    if getattr(mcfg, f"{field}_sha256", None):
+        return str(getattr(mcfg, f"{field}_sha256"))
+    name = getattr(mcfg, field)
     registry_entries = registry.read_card(method_id).get("weights") or {}
     for entry in registry_entries.values():
         checksum = entry.get("sha256") or entry.get("sha256_prefix")
-        if entry.get("file") == Path(mcfg.weights).name and checksum:  # some files have none
+        if entry.get("file") == Path(name).name and checksum:  # some files have none
             return str(checksum)
     raise WeightsFileError(
-        f"method.weights={mcfg.weights!r} has no checksum: set method.weights_sha256=<sha256sum of "
+        f"method.{field}={name!r} has no checksum: set method.{field}_sha256=<sha256sum of "
         f"the file> or add it to the weights registry in {registry.method_card_path(method_id)}"
     )
 
 
-def resolve(method_id: str, mcfg: Any, checkpoints_dir: str | Path) -> tuple[Path | None, str]:
+def resolve(method_id: str, mcfg: Any, checkpoints_dir: str | Path,
+            field: str = "weights") -> tuple[Path | None, str]:
     """The verified weights path (or ``None``) and what provenance records for it.
 
+    ``field``: the config field naming the file (``weights``; a method's extra pretrained part
+    such as UltraRefiner's ``encoder_weights``), its checksum override in ``<field>_sha256``.
+
     Returns:
-        ``(None, "random_init")`` when ``mcfg.weights`` is empty, else ``(path, sha256)``.
+        ``(None, "random_init")`` when the field is empty, else ``(path, sha256)``.
 
     Raises:
         WeightsFileError: naming the file and the fix when it is missing or its sha256 differs.
     """
-    if not mcfg.weights:
+    if not getattr(mcfg, field, None):
         return None, RANDOM_INIT
-    path = Path(mcfg.weights)
+    path = Path(getattr(mcfg, field))
     entry = None if path.is_absolute() else _entry(method_id, str(path))
     if entry is not None and entry.get("module"):  # shipped in an installed package
         path = packaged_path(entry)
     elif not path.is_absolute():
         path = Path(checkpoints_dir) / path
-    expected = _expected_sha(method_id, mcfg)
+    expected = _expected_sha(method_id, mcfg, field)
     if not path.is_file() and entry is not None and entry.get("module"):
         raise WeightsFileError(
             f"weights file {path} not found in the installed package {entry['package']}: "
@@ -92,7 +97,7 @@ def resolve(method_id: str, mcfg: Any, checkpoints_dir: str | Path) -> tuple[Pat
     if not path.is_file():
         raise WeightsFileError(
             f"weights file {path} not found: place it under paths.checkpoints "
-            f"({checkpoints_dir}) or set method.weights=null to train from random init"
+            f"({checkpoints_dir}) or set method.{field}=null to train from random init"
         )
     actual = sha256_file(path)
     if not actual.startswith(expected) or len(expected) < 8:

@@ -197,6 +197,20 @@ def start_from(model: nn.Module, init: Path | None) -> str | None:
     return weights.sha256_file(init)
 
 
+def load_extra_weights(module: Any, mcfg: Any, method_id: str, model: nn.Module,
+                       checkpoints: str | Path) -> dict[str, str]:
+    """The method's pretrained parts beside ``weights`` (``EXTRA_WEIGHTS`` of methods/_api.py),
+    each resolved and checksummed like ``weights`` and loaded into ``model``: field -> sha256
+    (``random_init`` where the field is empty)."""
+    loaded = {}
+    for field, load in getattr(module, "EXTRA_WEIGHTS", {}).items():
+        path, sha = weights.resolve(method_id, mcfg, checkpoints, field)
+        if path is not None:
+            load(model, path)
+        loaded[field] = sha
+    return loaded
+
+
 def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "train",
         coarse_masks: list[Path] | None = None) -> dict[str, Any]:
     """Train one cell and write ``model.pt``, ``train_log.csv``, config and provenance.
@@ -227,6 +241,8 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "t
     model = module.build(mcfg, weights_path)
     reinitialised = list(getattr(model, "reinitialised", []))  # heads not taken from the weights
     init_sha256 = start_from(model, init)
+    extra_weights = {} if init else load_extra_weights(module, mcfg, method_id, model,
+                                                        cfg.paths.checkpoints)
     start = time.perf_counter()
     if trainer == ZERO_SHOT:
         counts = freeze(model, [])  # counts only; nothing is optimised
@@ -257,6 +273,7 @@ def run(cfg: DictConfig, out_dir: Path, init: Path | None = None, part: str = "t
                               prompt=cfg.prompt, prompts_sha256=data.prompts_sha256,
                               trainer=trainer, train_seconds=round(wall, 2),
                               reinitialised=reinitialised, phase=getattr(mcfg, "phase", None),
-                              init_sha256=init_sha256, **extra, **counts)
+                              init_sha256=init_sha256, extra_weights=extra_weights, **extra,
+                              **counts)
     write_json(out_dir / "provenance.json", info)
     return info

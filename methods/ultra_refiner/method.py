@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import yaml
 from torch import nn
 
-from methods._api import Batch
+from methods._api import Batch, load_state_strict, read_checkpoint
 from methods._sam1 import arch
 from methods.ultra_refiner import corrupt, losses
 from methods.ultra_refiner.model import RefinerOptions, UltraRefiner, build_network
@@ -54,6 +54,10 @@ class Config:
     weights: str | None = None  # SAM file of the card's registry, or None (random init)
     weights_sha256: str | None = None  # None: take it from card.yaml's registry
     sam_input: str | None = None  # None: the registry entry's sam_input (card), else "sam"
+    # TransUNet's encoder: train_transunet.py starts from ImageNet-21k R50+ViT-B/16 (methods-spec
+    # 6.2); card registry entry transunet_r50_vit_b16_in21k; None: random init (CPU runs)
+    encoder_weights: str | None = None
+    encoder_weights_sha256: str | None = None  # None: take it from card.yaml's registry
     # Differentiable prompts (sam_refiner.py, methods-spec 6.3)
     prompt_variant: str = "head"  # "head" (244b518) or "seed" (728ec68 README)
     box_k: float = 2.5  # HEAD: box = centroid +- 2.5 * std
@@ -130,6 +134,25 @@ def build(cfg: Config, weights_path: Path | None) -> nn.Module:
     if weights_path is not None:
         arch.load_checkpoint(model.sam, weights_path)
     return model
+
+
+def load_encoder(model: UltraRefiner, path: Path) -> None:
+    """timm's ``vit_base_r50_s16_224.orig_in21k`` weights, strictly into TransUNet's encoder.
+
+    The encoder is that timm model itself (``num_classes=0``, no head), so the file's keys are
+    its keys without any mapping; a file of the wrong model (or the tiny variant) is refused.
+    """
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        state = load_file(str(path), device="cpu")
+    else:
+        state = read_checkpoint(path)
+    load_state_strict(model.coarse.encoder, state, str(path))
+
+
+# Pretrained parts beside the SAM file (methods/_api.py): loaded by the train stage in Phase 1.
+EXTRA_WEIGHTS = {"encoder_weights": load_encoder}
 
 
 def param_groups(model: UltraRefiner, cfg: Config) -> list[dict]:

@@ -290,3 +290,44 @@ def test_boundary_noise_touches_the_boundary_only() -> None:
     assert changed[4:16, 4:16].any() and not changed[7:13, 7:13].any()  # not deep inside
     assert not changed[:3].any() and not changed[:, :3].any()  # nor far outside
     assert float((noisy - x).std()) > 0
+
+
+def _in21k_file(tmp_path, drop: str | None = None):
+    """A file with the keys of timm's ``vit_base_r50_s16_224`` (no head) and random values, as
+    the hub's ``orig_in21k`` safetensors holds them; ``drop``: leave one key out."""
+    from safetensors.torch import save_file
+
+    encoder = TransUNet("base", 224).encoder
+    state = {k: torch.rand_like(v) if v.is_floating_point() else v.clone()
+             for k, v in encoder.state_dict().items() if k != drop}
+    path = tmp_path / "vit_base_r50_s16_224.orig_in21k.safetensors"
+    save_file(state, str(path))
+    return path, state
+
+
+def test_transunet_encoder_loads_the_in21k_file_strictly_through_the_registry(tmp_path) -> None:
+    """Issue 21 item 5: the train stage resolves ``encoder_weights`` like ``weights`` (sha256 of
+    the card's registry, or the override), loads it strictly into TransUNet's encoder, and records
+    the checksum; a file missing a key or with another checksum is refused, naming the file."""
+    from types import SimpleNamespace
+
+    from benchmarks.core import weights
+    from methods._api import WeightsError
+
+    path, state = _in21k_file(tmp_path)
+    holder = SimpleNamespace(coarse=TransUNet("base", 224))
+    cfg = method.Config(encoder_weights=path.name,
+                        encoder_weights_sha256=weights.sha256_file(path))
+    loaded = train.load_extra_weights(method, cfg, "ultra_refiner", holder, tmp_path)
+    assert loaded == {"encoder_weights": weights.sha256_file(path)}
+    own = holder.coarse.encoder.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in state.items())
+    # the registry's checksum (the hub's file), not this one's
+    with pytest.raises(weights.WeightsFileError, match="a03ec9cf"):
+        train.load_extra_weights(method, dataclasses.replace(cfg, encoder_weights_sha256=None),
+                                 "ultra_refiner", holder, tmp_path)
+    path, _ = _in21k_file(tmp_path, drop="pos_embed")
+    with pytest.raises(WeightsError, match=r"orig_in21k.*missing.*pos_embed"):
+        method.load_encoder(holder, path)
+    unset = train.load_extra_weights(method, method.Config(), "ultra_refiner", holder, tmp_path)
+    assert unset == {"encoder_weights": weights.RANDOM_INIT}
